@@ -1,0 +1,190 @@
+"""One typed settings object, read once from the environment (and `.env`).
+
+Every variable of the product brief keeps its name; `NODE_ENV` is accepted as
+well as `APP_ENV`. An invalid value stops start-up with a message naming the
+variable (see `load_settings`).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_KNOWLEDGE_BASE = ROOT / "services" / "knowledge" / "demo" / "shop.yaml"
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    # --- service -------------------------------------------------------------
+    app_env: Literal["development", "production", "test"] = Field(
+        default="development", validation_alias=AliasChoices("APP_ENV", "NODE_ENV")
+    )
+    host: str = "0.0.0.0"
+    port: int = Field(default=3000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    cors_origins: CommaList = Field(default_factory=lambda: ["*"])
+    version: str = "1.0.0"
+
+    # --- redis ---------------------------------------------------------------
+    redis_url: str | None = None
+    redis_host: str = "localhost"
+    redis_port: int = Field(default=6379, ge=1, le=65535)
+    redis_password: SecretStr | None = None
+    redis_db: int = Field(default=0, ge=0)
+    redis_key_prefix: str = "supportbot:"
+
+    # --- sessions --------------------------------------------------------------
+    session_timeout: int = Field(default=1_800_000, gt=0, description="milliseconds")
+    max_conversation_history: int = Field(default=10, ge=1)
+    max_message_length: int = Field(default=4000, ge=1)
+    session_encryption_key: SecretStr | None = None
+    session_key_file: Path = ROOT / ".session-key"
+
+    # --- escalation ------------------------------------------------------------
+    escalation_keywords: CommaList = Field(
+        default_factory=lambda: [
+            "urgent", "emergency", "complaint", "supervisor", "manager", "cancel", "refund",
+        ]
+    )
+    escalation_confidence_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+
+    # --- knowledge ---------------------------------------------------------------
+    knowledge_base_path: Path = DEFAULT_KNOWLEDGE_BASE
+    knowledge_engine: Literal["classical", "semantic"] = "classical"
+    semantic_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    retrieval_top_k: int = Field(default=3, ge=1, le=20)
+    admin_api_key: SecretStr | None = None
+
+    # --- AI providers ------------------------------------------------------------
+    ai_provider_order: CommaList = Field(default_factory=lambda: ["openai", "gemini", "local"])
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4.1-mini"
+    openai_base_url: str | None = None
+    gemini_api_key: SecretStr | None = None
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_base_url: str | None = None
+    provider_timeout: float = Field(default=15.0, gt=0, description="seconds per attempt")
+    provider_first_token_timeout: float = Field(default=8.0, gt=0, description="seconds")
+    message_deadline: float = Field(default=30.0, gt=0, description="seconds per message")
+    provider_max_retries: int = Field(default=2, ge=0, le=10)
+    breaker_failure_threshold: int = Field(default=3, ge=1)
+    breaker_cooldown: float = Field(default=30.0, gt=0, description="seconds")
+    company_name: str = "Acme Shop"
+    bot_persona: str = "a friendly, concise customer-support assistant"
+    company_policy: str = (
+        "Answer only from the provided knowledge. If the knowledge does not cover the "
+        "question, say so and offer a human agent. Never invent prices, dates or policies."
+    )
+
+    @field_validator("cors_origins", "escalation_keywords", "ai_provider_order", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("ai_provider_order")
+    @classmethod
+    def _known_providers(cls, value: list[str]) -> list[str]:
+        order = [name.lower() for name in value]
+        unknown = sorted(set(order) - {"openai", "gemini", "local"})
+        if unknown:
+            raise ValueError(f"unknown provider(s) {unknown}; use openai, gemini, local")
+        return order
+
+    @field_validator("app_env", mode="before")
+    @classmethod
+    def _lower_env(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "redis_url", "redis_password", "session_encryption_key", "openai_api_key",
+        "gemini_api_key", "openai_base_url", "gemini_base_url", "admin_api_key",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    # --- derived -----------------------------------------------------------------
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def redis_explicit(self) -> bool:
+        """True when the operator named a Redis; then it must be reachable."""
+        return bool(
+            self.redis_url
+            or {"redis_host", "redis_port", "redis_password"} & self.model_fields_set
+        )
+
+    @property
+    def redis_dsn(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        auth = f":{self.redis_password.get_secret_value()}@" if self.redis_password else ""
+        return f"redis://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"
+
+    @property
+    def redis_setting_name(self) -> str:
+        return "REDIS_URL" if self.redis_url else "REDIS_HOST/REDIS_PORT"
+
+    @property
+    def session_ttl_seconds(self) -> float:
+        return self.session_timeout / 1000.0
+
+    @cached_property
+    def escalation_patterns(self) -> list[tuple[str, re.Pattern[str]]]:
+        """Whole-word, case-insensitive pattern for each keyword or phrase."""
+        return [
+            (word, re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, word.split())) + r"(?!\w)", re.I))
+            for word in (k.lower() for k in self.escalation_keywords)
+        ]
+
+    def provider_configured(self, name: str) -> bool:
+        if name == "openai":
+            return self.openai_api_key is not None or self.openai_base_url is not None
+        if name == "gemini":
+            return self.gemini_api_key is not None
+        return name == "local"
+
+
+class SettingsError(SystemExit):
+    """Start-up stops: a variable has an invalid value."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings once; turn a validation error into a message naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "?"
+            lines.append(f"  {name}: {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("Invalid configuration:\n" + "\n".join(lines)) from None
