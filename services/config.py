@@ -178,6 +178,14 @@ class SettingsError(SystemExit):
     """Start-up stops: a variable has an invalid value."""
 
 
+def _variable_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        return "/".join(str(choice) for choice in alias.choices)
+    return field.upper()
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings once; turn a validation error into a message naming the variable."""
     try:
@@ -185,6 +193,6 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            name = str(err["loc"][0]).upper() if err["loc"] else "?"
+            name = _variable_name(str(err["loc"][0])) if err["loc"] else "?"
             lines.append(f"  {name}: {err['msg']} (got {err.get('input')!r})")
         raise SettingsError("Invalid configuration:\n" + "\n".join(lines)) from None

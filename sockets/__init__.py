@@ -1,0 +1,1 @@
+"""Socket.IO adapter: the live chat, driving the same ChatService as REST."""

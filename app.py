@@ -1,0 +1,168 @@
+"""Builds the ASGI app: Connexion (REST, from openapi/) beside Socket.IO on one port,
+with the page from public/.  Run: `uvicorn app:create_app --factory`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import connexion
+import socketio
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from connexion.options import SwaggerUIOptions
+from starlette.middleware.cors import CORSMiddleware
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.config import Settings, load_settings
+from services.container import Container
+from services.errors import DomainError, InvalidPayload
+from services.logs import configure_logging, request_id_var, session_id_var
+from services.sessions import new_id
+from sockets.chat import create_socket_server, use_redis_manager
+from sockets.notifier import SocketNotifier
+
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("app")
+API_PREFIXES = ("/api/", "/health")
+
+
+def problem(status: int, title: str, detail: str, type_: str, code: str, **headers: str):
+    body = {"type": type_, "title": title, "status": status, "detail": detail,
+            "error": detail, "code": code}
+    return ConnexionResponse(
+        status_code=status, mimetype="application/problem+json",
+        content_type="application/problem+json", body=body, headers=headers or None,
+    )
+
+
+def domain_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    assert isinstance(exc, DomainError)
+    (log.error if exc.status >= 500 else log.warning)(
+        "request refused", extra={"code": exc.code, "status": exc.status}
+    )
+    return problem(exc.status, exc.title, exc.detail, exc.type, exc.code)
+
+
+def connexion_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """Connexion's own problems (validation, 404, 405, 415) with our `error` member."""
+    assert isinstance(exc, connexion.ProblemException)
+    status = exc.status or 500
+    detail = str(exc.detail or exc.title or "error")
+    log.warning("request refused", extra={"status": status, "title": exc.title})
+    title = exc.title or "Error"
+    code = title.upper().replace(" ", "_")
+    return problem(status, title, detail, exc.type or "about:blank", code)
+
+
+def http_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    status = getattr(exc, "status_code", 500)
+    detail = str(getattr(exc, "detail", "") or "error")
+    return problem(status, detail, detail, "about:blank", detail.upper().replace(" ", "_"))
+
+
+def bad_encoding(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    err = InvalidPayload("request body is not valid UTF-8 JSON")
+    return problem(err.status, err.title, err.detail, err.type, err.code)
+
+
+def unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    log.error("unexpected error", exc_info=exc)
+    return problem(500, "Internal Server Error", "Something went wrong on our side.",
+                   "about:blank", "INTERNAL_ERROR")
+
+
+class RequestContext:
+    """Request id (from X-Request-ID or new) for logs and the response; one access line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or new_id(8)
+        request_id_var.set(rid)
+        session_id_var.set(None)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if scope["path"].startswith(API_PREFIXES):
+                log.info("request", extra={
+                    "method": scope["method"], "route": route_of(scope["path"]),
+                    "status": status, "ms": round((time.perf_counter() - started) * 1000, 2),
+                })
+
+
+def route_of(path: str) -> str:
+    """The path with any session id masked: ids grant access and stay out of logs."""
+    if path.startswith("/api/v1/chat/history/"):
+        return "/api/v1/chat/history/{sessionId}"
+    return path
+
+
+def split_traffic(api: ASGIApp, static: ASGIApp) -> ASGIApp:
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(API_PREFIXES):
+            return await static(scope, receive, send)
+        return await api(scope, receive, send)
+
+    return dispatch
+
+
+def create_app(settings: Settings | None = None) -> ASGIApp:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    container = Container(settings)
+    sio = create_socket_server(container)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any):
+        await container.start(notifier=SocketNotifier(sio))
+        if container.redis is not None:
+            use_redis_manager(sio, settings.redis_dsn, f"{settings.redis_key_prefix}socketio")
+        try:
+            yield {"container": container}
+        finally:
+            await container.aclose()
+
+    api = connexion.AsyncApp(__name__, specification_dir=ROOT / "openapi", lifespan=lifespan)
+    validate_responses = not settings.is_production
+    api.add_api(
+        "openapi.yaml", base_path="/api/v1", strict_validation=True,
+        validate_responses=validate_responses,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
+    )
+    api.add_api(
+        "root.yaml", base_path="", name="root", strict_validation=True,
+        validate_responses=validate_responses,
+        swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
+    )
+    api.add_error_handler(DomainError, domain_error)
+    api.add_error_handler(connexion.ProblemException, connexion_problem)
+    api.add_error_handler(UnicodeDecodeError, bad_encoding)
+    api.add_error_handler(404, http_error)
+    api.add_error_handler(405, http_error)
+    api.add_error_handler(Exception, unexpected)
+    api.add_middleware(
+        CORSMiddleware, position=connexion.middleware.MiddlewarePosition.BEFORE_EXCEPTION,
+        allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_headers=["*"],
+    )
+    static = StaticFiles(directory=ROOT / "public", html=True, check_dir=False)
+    return RequestContext(socketio.ASGIApp(sio, other_asgi_app=split_traffic(api, static)))

@@ -1,0 +1,62 @@
+"""POST /chat/session, POST /chat/message, GET /chat/history/{sessionId}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers import container, ok
+from services.chat import source_dict
+from services.sessions import iso
+
+
+async def create_session(body: dict[str, Any]):
+    session = await container().chat.start_session(
+        user_id=body["userId"], metadata=body.get("metadata")
+    )
+    return ok({
+        "success": True,
+        "sessionId": session.id,
+        "userId": session.user_id,
+        "createdAt": iso(session.created_at),
+        "expiresAt": iso(session.expires_at),
+        "status": session.status,
+    })
+
+
+async def send_message(body: dict[str, Any]):
+    chat = container().chat
+    result = await chat.send(
+        session_id=body["sessionId"], user_id=body.get("userId"), message=body["message"]
+    )
+    reply: dict[str, Any] = {
+        "success": True,
+        "response": result.text,
+        "needsEscalation": result.needs_escalation,
+        "timestamp": result.timestamp,
+        "confidence": result.confidence,
+        "messageId": result.message_id,
+        "provider": result.provider,
+        "sources": [source_dict(s) for s in result.sources],
+    }
+    if result.reasons:
+        reply["escalation"] = {"reasons": [r.as_dict() for r in result.reasons]}
+    if result.usage:
+        reply["usage"] = result.usage
+    return ok(reply)
+
+
+async def get_history(sessionId: str):  # noqa: N803 - the spec's parameter name
+    session, transcript = await container().chat.history(sessionId)
+    return ok({
+        "success": True,
+        "history": transcript,
+        "sessionData": {
+            "sessionId": session.id,
+            "userId": session.user_id,
+            "createdAt": iso(session.created_at),
+            "lastActivity": iso(session.last_activity),
+            "expiresAt": iso(session.expires_at),
+            "status": session.status,
+            "metadata": session.metadata,
+        },
+    })

@@ -1,0 +1,267 @@
+"""ChatService: a customer's message in, the bot's reply out.
+
+One entry point for REST and Socket.IO alike: record the message, ground and ask the
+responder chain (streaming deltas to live clients), apply the escalation policy,
+record the reply, and tell the session's room.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from services.errors import InvalidMessage
+from services.escalation import EscalationPolicy, Reason
+from services.knowledge.model import Match
+from services.logs import session_id_var
+from services.metrics import Metrics
+from services.notifier import Notifier, SilentNotifier
+from services.responders.base import (
+    Delta,
+    Prompt,
+    Reply,
+    Reset,
+    Responder,
+    ResponderError,
+    Source,
+    Turn,
+)
+from services.sessions import Session, SessionManager, iso, new_id
+from services.store import now_ms
+
+log = logging.getLogger(__name__)
+
+HANDOFF = "I've passed your conversation to a member of our team, who will take over shortly."
+HANDOFF_ALREADY = "A member of our team has your conversation and will be with you shortly."
+UNSURE = "I'm not sure I have the right answer to that."
+TROUBLE = "Sorry, I'm having trouble answering right now."
+
+
+class Grounding(Protocol):
+    async def match(self, text: str, k: int | None = None) -> Match: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    session_id: str
+    message_id: str
+    text: str
+    timestamp: str
+    confidence: float
+    provider: str
+    sources: tuple[Source, ...]
+    reasons: tuple[Reason, ...] = ()
+    usage: dict[str, int] | None = None
+    user_message: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def needs_escalation(self) -> bool:
+        return bool(self.reasons)
+
+
+def source_dict(source: Source) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": source.id, "title": source.title, "score": round(source.score, 4)}
+    if source.url:
+        data["url"] = source.url
+    return data
+
+
+def entry_turn(entry: dict[str, Any]) -> Turn | None:
+    role = entry.get("role")
+    return Turn(role, entry["content"]) if role in ("user", "assistant") else None
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        sessions: SessionManager,
+        responder: Responder,
+        policy: EscalationPolicy,
+        metrics: Metrics,
+        max_history: int,
+        max_message_length: int,
+        grounding: Grounding | None = None,
+        grounding_k: int = 3,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.responder = responder
+        self.policy = policy
+        self.metrics = metrics
+        self.max_history = max_history
+        self.max_message_length = max_message_length
+        self.grounding = grounding
+        self.grounding_k = grounding_k
+        self.notifier: Notifier = notifier or SilentNotifier()
+
+    # -- sessions ------------------------------------------------------------------
+    async def start_session(self, *, user_id: str, metadata: dict[str, Any] | None = None) -> Session:
+        """Create a session for a customer."""
+        session = await self.sessions.create(user_id=user_id, metadata=metadata)
+        self.metrics.sessions_created += 1
+        log.info("session created", extra={"session": session.id[:8]})
+        return session
+
+    async def history(self, session_id: str) -> tuple[Session, list[dict[str, Any]]]:
+        """The session and its whole transcript, oldest first."""
+        session = await self.sessions.get(session_id)
+        return session, await self.sessions.transcript(session_id)
+
+    # -- messages ------------------------------------------------------------------
+    def clean(self, text: str) -> str:
+        text = text.strip()
+        if not text:
+            raise InvalidMessage("message must not be empty")
+        if len(text) > self.max_message_length:
+            raise InvalidMessage(f"message is longer than {self.max_message_length} characters")
+        return text
+
+    async def send(
+        self, *, session_id: str, user_id: str | None, message: str, origin_sid: str | None = None
+    ) -> ChatResult:
+        """Record the customer's message, answer it, escalate if the policy says so."""
+        text = self.clean(message)
+        session_id_var.set(session_id)
+        session = await self.sessions.get(session_id)
+        user_id = user_id or session.user_id
+        user_entry = {
+            "id": new_id(12), "role": "user", "content": text,
+            "timestamp": iso(now_ms()), "userId": user_id,
+        }
+        position = await self.sessions.append(session_id, user_entry)
+        self.metrics.messages += 1
+        await self.notifier.customer_message(
+            session_id, {**user_entry, "sessionId": session_id}, skip_sid=origin_sid
+        )
+
+        history = await self._recent(session_id, position)
+        message_id = new_id(12)
+        started = time.perf_counter()
+        reply = await self._answer(session_id, message_id, text, history)
+        reasons = self.policy.evaluate(text, reply)
+        first = await self.sessions.escalate(session_id, [r.as_dict() for r in reasons]) if reasons else False
+        result = self._result(session_id, message_id, reply, reasons, session.escalated, user_entry)
+
+        await self.sessions.append(session_id, self._entry(result))
+        self._count(result)
+        log.info(
+            "message answered",
+            extra={
+                "provider": result.provider, "confidence": round(result.confidence, 3),
+                "escalation": [r.rule for r in reasons],
+                "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        await self.notifier.bot_message(session_id, self.bot_payload(result))
+        if first:
+            await self.notifier.escalation(session_id, self.escalation_payload(result, user_id))
+        return result
+
+    async def _recent(self, session_id: str, position: int) -> tuple[Turn, ...]:
+        """The last MAX_CONVERSATION_HISTORY entries before the message at `position`."""
+        if position <= 1:
+            return ()
+        start = max(0, position - 1 - self.max_history)
+        entries = await self.sessions.transcript(session_id, start, position - 2)
+        return tuple(t for t in map(entry_turn, entries) if t is not None)
+
+    async def _answer(
+        self, session_id: str, message_id: str, text: str, history: tuple[Turn, ...]
+    ) -> Reply | None:
+        context: tuple[Source, ...] = ()
+        if self.grounding is not None:
+            match = await self.grounding.match(text, self.grounding_k)
+            context = tuple(
+                Source(h.entry.id, h.entry.title, h.score, h.entry.url, h.entry.answer)
+                for h in match.hits
+            )
+        prompt = Prompt(message=text, history=history, context=context, session_id=session_id)
+        await self.notifier.typing(session_id, True)
+        try:
+            reply = None
+            async for event in self.responder.stream(prompt):
+                if isinstance(event, Delta):
+                    await self.notifier.chunk(session_id, message_id, event.text)
+                elif isinstance(event, Reset):
+                    await self.notifier.reset(session_id, message_id)
+                elif isinstance(event, Reply):
+                    reply = event
+            return reply
+        except ResponderError as exc:
+            log.warning("no responder could answer", extra={"reason": str(exc)})
+            return None
+        finally:
+            await self.notifier.typing(session_id, False)
+
+    def _result(
+        self,
+        session_id: str,
+        message_id: str,
+        reply: Reply | None,
+        reasons: list[Reason],
+        already_escalated: bool,
+        user_entry: dict[str, Any],
+    ) -> ChatResult:
+        handoff = HANDOFF_ALREADY if already_escalated else HANDOFF
+        if reply is None:
+            text, confidence, provider, sources, usage = f"{TROUBLE} {handoff}", 0.0, "none", (), None
+        else:
+            confidence, provider, sources = reply.confidence, reply.provider, reply.sources
+            usage = (
+                {"promptTokens": reply.usage.prompt_tokens,
+                 "completionTokens": reply.usage.completion_tokens}
+                if reply.usage else None
+            )
+            if any(r.rule == "low_confidence" for r in reasons):
+                text = f"{UNSURE} {handoff}"
+            elif reasons:
+                text = f"{reply.text}\n\n{handoff}"
+            else:
+                text = reply.text
+        return ChatResult(
+            session_id=session_id, message_id=message_id, text=text, timestamp=iso(now_ms()),
+            confidence=max(0.0, min(1.0, float(confidence))), provider=provider,
+            sources=tuple(sources), reasons=tuple(reasons), usage=usage, user_message=user_entry,
+        )
+
+    def _entry(self, result: ChatResult) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "id": result.message_id, "role": "assistant", "content": result.text,
+            "timestamp": result.timestamp, "provider": result.provider,
+            "confidence": result.confidence,
+            "sources": [source_dict(s) for s in result.sources],
+            "needsEscalation": result.needs_escalation,
+        }
+        if result.reasons:
+            entry["escalation"] = [r.as_dict() for r in result.reasons]
+        if result.usage:
+            entry["usage"] = result.usage
+        return entry
+
+    def _count(self, result: ChatResult) -> None:
+        self.metrics.replies[result.provider] += 1
+        for reason in result.reasons:
+            self.metrics.escalations[reason.rule] += 1
+
+    # -- payloads for live clients ---------------------------------------------------
+    def bot_payload(self, result: ChatResult) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "sessionId": result.session_id, "messageId": result.message_id,
+            "message": result.text, "timestamp": result.timestamp, "isBot": True,
+            "needsEscalation": result.needs_escalation, "confidence": result.confidence,
+            "provider": result.provider, "sources": [source_dict(s) for s in result.sources],
+        }
+        if result.reasons:
+            payload["escalation"] = {"reasons": [r.as_dict() for r in result.reasons]}
+        return payload
+
+    @staticmethod
+    def escalation_payload(result: ChatResult, user_id: str) -> dict[str, Any]:
+        return {
+            "sessionId": result.session_id, "userId": user_id,
+            "message": result.user_message.get("content", ""),
+            "timestamp": result.timestamp, "reasons": [r.as_dict() for r in result.reasons],
+        }

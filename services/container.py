@@ -1,0 +1,113 @@
+"""Builds the long-lived services from settings, at start-up, and closes them at shutdown.
+
+The app's lifespan owns one Container; REST handlers and socket handlers reach the
+same instance, so both adapters drive the same ChatService.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+
+from services.chat import ChatService
+from services.config import Settings
+from services.crypto import EncryptionKeyError, load_sealer
+from services.escalation import EscalationPolicy
+from services.knowledge.service import KnowledgeService
+from services.metrics import Metrics
+from services.notifier import Notifier
+from services.responders.factory import build_responders
+from services.responders.local import LocalResponder
+from services.sessions import SessionManager
+from services.store import MemorySessionStore, RedisSessionStore, SessionStore
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The service cannot start as configured; the message names the setting."""
+
+
+def redis_location(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    return f"{parts.hostname}:{parts.port or 6379}/{parts.path.lstrip('/') or '0'}"
+
+
+async def connect_redis(settings: Settings) -> Redis | None:
+    """A live Redis client, or None when none is configured and none answers locally."""
+    redis = Redis.from_url(
+        settings.redis_dsn, socket_connect_timeout=2, socket_timeout=5,
+        health_check_interval=30, retry_on_timeout=True,
+    )
+    try:
+        await redis.ping()
+    except Exception as exc:
+        await redis.aclose()
+        if settings.redis_explicit:
+            raise StartupError(
+                f"Redis at {redis_location(settings.redis_dsn)} (from {settings.redis_setting_name}) "
+                f"is unreachable: {exc}"
+            ) from exc
+        log.warning(
+            "NO REDIS: nothing answers at localhost:6379 and none is configured; sessions live "
+            "in this process's memory and are LOST on restart. Set REDIS_URL for real use."
+        )
+        return None
+    return redis
+
+
+class Container:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.redis: Redis | None = None
+        self.store: SessionStore | None = None
+        self.knowledge: KnowledgeService | None = None
+        self.chat: ChatService | None = None
+        self.responder = None
+
+    async def start(self, notifier: Notifier | None = None) -> None:
+        s = self.settings
+        try:
+            sealer = await asyncio.to_thread(
+                load_sealer,
+                s.session_encryption_key.get_secret_value() if s.session_encryption_key else None,
+                production=s.is_production,
+                key_file=s.session_key_file,
+            )
+        except EncryptionKeyError as exc:
+            raise StartupError(str(exc)) from exc
+        self.redis = await connect_redis(s)
+        self.store = (
+            RedisSessionStore(self.redis, s.redis_key_prefix) if self.redis else MemorySessionStore()
+        )
+        self.knowledge = KnowledgeService(s, redis=self.redis, key_prefix=s.redis_key_prefix)
+        await self.knowledge.start()
+        self.responder = build_responders(s, LocalResponder(self.knowledge))
+        self.chat = ChatService(
+            sessions=SessionManager(self.store, sealer, ttl_ms=s.session_timeout),
+            responder=self.responder,
+            policy=EscalationPolicy(s.escalation_patterns, s.escalation_confidence_threshold),
+            metrics=self.metrics,
+            max_history=s.max_conversation_history,
+            max_message_length=s.max_message_length,
+            grounding=self.knowledge if self.responder.needs_grounding else None,
+            grounding_k=s.retrieval_top_k,
+            notifier=notifier,
+        )
+        log.info(
+            "started",
+            extra={"store": self.store.backend, "responders": self.responder.names,
+                   "env": s.app_env},
+        )
+
+    async def aclose(self) -> None:
+        if self.responder is not None:
+            await self.responder.aclose()
+        if self.knowledge is not None:
+            await self.knowledge.aclose()
+        if self.store is not None:
+            await self.store.aclose()

@@ -1,0 +1,29 @@
+"""This instance's counters, shown by /health (analytics-ready: one place to export from)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Metrics:
+    started_at: float = field(default_factory=time.time)
+    messages: int = 0
+    sessions_created: int = 0
+    escalations: Counter[str] = field(default_factory=Counter)
+    replies: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def uptime_seconds(self) -> float:
+        return round(time.time() - self.started_at, 3)
+
+    def snapshot(self) -> dict[str, object]:
+        return {
+            "messages": self.messages,
+            "sessionsCreated": self.sessions_created,
+            "escalations": dict(self.escalations),
+            "escalationsTotal": sum(self.escalations.values()),
+            "repliesByResponder": dict(self.replies),
+        }
