@@ -178,12 +178,14 @@ class SettingsError(SystemExit):
     """Start-up stops: a variable has an invalid value."""
 
 
-def _variable_name(field: str) -> str:
-    info = Settings.model_fields.get(field)
-    alias = info.validation_alias if info else None
-    if isinstance(alias, AliasChoices):
-        return "/".join(str(choice) for choice in alias.choices)
-    return field.upper()
+def _variable_name(loc: str) -> str:
+    """The environment variable(s) behind a field, for error messages."""
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        choices = [str(c) for c in alias.choices] if isinstance(alias, AliasChoices) else []
+        if loc == name or loc in choices:
+            return "/".join(choices) if choices else name.upper()
+    return loc.upper()
 
 
 def load_settings(**overrides: object) -> Settings:
