@@ -1,0 +1,44 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+VENDOR := public/vendor/socket.io.min.js
+DATA   ?= ../shared/data/clinc150/train_val.json
+ENGINE ?= classical
+
+.PHONY: run test install bench kb-eval key clean
+
+run: $(STAMP) $(VENDOR)
+	$(PY) -m uvicorn app:create_app --factory --host $${HOST:-0.0.0.0} --port $${PORT:-3000} \
+		--timeout-graceful-shutdown 5 --no-access-log
+
+test: $(STAMP) $(VENDOR)
+	$(PY) -m pytest
+
+install: $(STAMP) $(VENDOR)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[test]'
+	touch $(STAMP)
+
+$(VENDOR): package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p public/vendor
+	cp node_modules/socket.io-client/dist/socket.io.min.js $(VENDOR)
+
+bench: $(STAMP)
+	$(PY) -m bench.rest_load
+	$(PY) -m bench.providers
+
+kb-eval: $(STAMP)
+	$(PY) -m bench.kb_eval --data $(DATA) --engine $(ENGINE)
+
+key: $(STAMP)
+	@$(PY) -m services.crypto
+
+clean:
+	rm -rf $(VENV) node_modules public/vendor .pytest_cache
