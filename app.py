@@ -4,6 +4,7 @@ with the page from public/.  Run: `uvicorn app:create_app --factory`."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from pathlib import Path
@@ -109,6 +110,58 @@ class RequestContext:
                 })
 
 
+class BodyLimit:
+    """Refuse request bodies over a limit (413) before the app reads them into memory.
+
+    A declared Content-Length is checked up front (the server enforces it); a chunked body
+    is read here up to the limit and replayed to the app.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = 1 << 20,
+                 large: tuple[str, int] = ("/api/v1/knowledge", 32 << 20)) -> None:
+        self.app, self.limit, self.large = app, limit, large
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        limit = self.large[1] if scope["path"].startswith(self.large[0]) else self.limit
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            if declared.isdigit() and int(declared) > limit:
+                return await too_large(send, limit)
+            return await self.app(scope, receive, send)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                return await too_large(send, limit)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def too_large(send: Send, limit: int) -> None:
+    detail = f"request body is larger than {limit} bytes"
+    body = json.dumps({"type": "about:blank", "title": "Payload Too Large", "status": 413,
+                       "detail": detail, "error": detail, "code": "PAYLOAD_TOO_LARGE"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/problem+json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def route_of(path: str) -> str:
     """The path with any session id masked: ids grant access and stay out of logs."""
     if path.startswith("/api/v1/chat/history/"):
@@ -165,4 +218,4 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         allow_headers=["*"],
     )
     static = StaticFiles(directory=ROOT / "public", html=True, check_dir=False)
-    return RequestContext(socketio.ASGIApp(sio, other_asgi_app=split_traffic(api, static)))
+    return RequestContext(socketio.ASGIApp(sio, other_asgi_app=BodyLimit(split_traffic(api, static))))
