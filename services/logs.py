@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -27,10 +28,6 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        if (rid := request_id_var.get()) is not None:
-            payload["request_id"] = rid
-        if (sid := session_id_var.get()) is not None:
-            payload["session_id"] = short_id(sid)
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 payload[key] = value
@@ -39,12 +36,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
+def _with_context(factory: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    """Stamp each record with the request and session it was made in."""
+
+    def make(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        if (rid := request_id_var.get()) is not None:
+            record.request_id = rid
+        if (sid := session_id_var.get()) is not None:
+            record.session_id = short_id(sid)
+        return record
+
+    make.stamps_context = True  # type: ignore[attr-defined]
+    return make
+
+
 def short_id(session_id: str) -> str:
     """Session ids grant access; logs carry a prefix that identifies without granting."""
     return session_id[:8] + "…" if len(session_id) > 8 else session_id
 
 
 def configure_logging(level: str = "INFO") -> None:
+    if not getattr(logging.getLogRecordFactory(), "stamps_context", False):
+        logging.setLogRecordFactory(_with_context(logging.getLogRecordFactory()))
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h.formatter, JsonFormatter)]:
         root.removeHandler(old)
