@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import logging
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.config import Settings, load_settings
 from services.container import Container
+from services.contract import bundled_spec
 from services.errors import DomainError, InvalidPayload
 from services.logs import configure_logging, request_id_var, session_id_var
 from services.sessions import new_id
@@ -29,14 +31,16 @@ from sockets.notifier import SocketNotifier
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("app")
 API_PREFIXES = ("/api/", "/health")
+SPEC_PATH = "/api/v1/openapi.json"
 
 
-def problem(status: int, title: str, detail: str, type_: str, code: str, **headers: str):
+def problem(status: int, title: str, detail: str, type_: str, code: str,
+            headers: dict[str, str] | None = None) -> ConnexionResponse:
     body = {"type": type_, "title": title, "status": status, "detail": detail,
             "error": detail, "code": code}
     return ConnexionResponse(
         status_code=status, mimetype="application/problem+json",
-        content_type="application/problem+json", body=body, headers=headers or None,
+        content_type="application/problem+json", body=json.dumps(body), headers=headers or None,
     )
 
 
@@ -56,13 +60,36 @@ def connexion_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionRe
     log.warning("request refused", extra={"status": status, "title": exc.title})
     title = exc.title or "Error"
     code = title.upper().replace(" ", "_")
-    return problem(status, title, detail, exc.type or "about:blank", code)
+    return problem(status, title, detail, exc.type or "about:blank", code,
+                   headers=dict(exc.headers or {}))
 
 
-def http_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+def http_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     status = getattr(exc, "status_code", 500)
     detail = str(getattr(exc, "detail", "") or "error")
-    return problem(status, detail, detail, "about:blank", detail.upper().replace(" ", "_"))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if status == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.url.path))
+    return problem(status, detail, detail, "about:blank", detail.upper().replace(" ", "_"),
+                   headers=headers)
+
+
+def _route_table() -> list[tuple[re.Pattern[str], list[str]]]:
+    table = []
+    for spec, base in (("openapi.yaml", "/api/v1"), ("root.yaml", "")):
+        for template, item in bundled_spec(spec)["paths"].items():
+            pattern = re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(base + template))
+            methods = sorted(m.upper() for m in item if m in ("get", "put", "post", "delete", "patch"))
+            table.append((re.compile(pattern + "$"), methods + (["HEAD"] if "GET" in methods else [])))
+    return table
+
+
+def allowed_methods(path: str) -> list[str]:
+    """What the spec allows on a path, for a 405's Allow header (RFC 9110)."""
+    for pattern, methods in ROUTES:
+        if pattern.match(path):
+            return methods
+    return []
 
 
 def bad_encoding(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
@@ -70,7 +97,7 @@ def bad_encoding(_request: ConnexionRequest, exc: Exception) -> ConnexionRespons
     return problem(err.status, err.title, err.detail, err.type, err.code)
 
 
-def unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+async def unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     log.error("unexpected error", exc_info=exc)
     return problem(500, "Internal Server Error", "Something went wrong on our side.",
                    "about:blank", "INTERNAL_ERROR")
@@ -169,8 +196,17 @@ def route_of(path: str) -> str:
     return path
 
 
-def split_traffic(api: ASGIApp, static: ASGIApp) -> ASGIApp:
+ROUTES = _route_table()
+
+
+def split_traffic(api: ASGIApp, static: ASGIApp, spec: bytes) -> ASGIApp:
+    """The page's files, the bundled spec (named schemas, for client generators), the API."""
+
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == SPEC_PATH and scope["method"] == "GET":
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(spec)).encode())]})
+            return await send({"type": "http.response.body", "body": spec})
         if scope["type"] == "http" and not scope["path"].startswith(API_PREFIXES):
             return await static(scope, receive, send)
         return await api(scope, receive, send)
@@ -197,12 +233,12 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     api = connexion.AsyncApp(__name__, specification_dir=ROOT / "openapi", lifespan=lifespan)
     validate_responses = not settings.is_production
     api.add_api(
-        "openapi.yaml", base_path="/api/v1", strict_validation=True,
+        bundled_spec("openapi.yaml"), base_path="/api/v1", strict_validation=True,
         validate_responses=validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
     )
     api.add_api(
-        "root.yaml", base_path="", name="root", strict_validation=True,
+        bundled_spec("root.yaml"), base_path="", name="root", strict_validation=True,
         validate_responses=validate_responses,
         swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
     )
@@ -218,4 +254,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         allow_headers=["*"],
     )
     static = StaticFiles(directory=ROOT / "public", html=True, check_dir=False)
-    return RequestContext(socketio.ASGIApp(sio, other_asgi_app=BodyLimit(split_traffic(api, static))))
+    spec = json.dumps(bundled_spec("openapi.yaml")).encode()
+    return RequestContext(
+        socketio.ASGIApp(sio, other_asgi_app=BodyLimit(split_traffic(api, static, spec)))
+    )

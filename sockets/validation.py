@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from connexion.spec import Specification
-from openapi_schema_validator import OAS30Validator
+from connexion.json_schema import Draft4RequestValidator
 
+from services.contract import resolved_schema
 from services.errors import InvalidPayload
 
-SPEC = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
+EVENT_SCHEMAS = {
+    "join-chat": "JoinChatEvent",
+    "send-message": "SendMessageEvent",
+    "join-agents": "JoinAgentsEvent",
+}
 
 
 class EventSchemas:
-    def __init__(self, spec_path: Path = SPEC) -> None:
-        schemas = Specification.load(spec_path)["components"]["schemas"]
+    def __init__(self) -> None:
         self._validators = {
-            "join-chat": OAS30Validator(schemas["JoinChatEvent"]),
-            "send-message": OAS30Validator(schemas["SendMessageEvent"]),
-            "join-agents": OAS30Validator(schemas["JoinAgentsEvent"]),
+            event: Draft4RequestValidator(resolved_schema(name)) for event, name in EVENT_SCHEMAS.items()
         }
 
     def check(self, event: str, data: Any) -> dict[str, Any]:

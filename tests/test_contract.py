@@ -6,24 +6,21 @@ import redis as sync_redis
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from app import create_app
 from tests.conftest import make_settings
 
-APP_SETTINGS = make_settings()
+APP_SETTINGS = make_settings(admin_api_key="contract-admin-key")
+schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", create_app(APP_SETTINGS))
 
 
-@pytest.fixture(scope="module")
-def contract_schema():
-    from app import create_app
-
-    yield schemathesis.openapi.from_asgi("/api/v1/openapi.json", create_app(APP_SETTINGS))
+@pytest.fixture(scope="module", autouse=True)
+def delete_keys_afterwards():
+    yield
     client = sync_redis.Redis.from_url(APP_SETTINGS.redis_url)
     keys = list(client.scan_iter(match=f"{APP_SETTINGS.redis_key_prefix}*", count=500))
     if keys:
         client.delete(*keys)
     client.close()
-
-
-schema = schemathesis.pytest.from_fixture("contract_schema")
 
 
 @schema.parametrize()

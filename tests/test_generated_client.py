@@ -24,28 +24,29 @@ async def test_a_generated_client_holds_a_whole_conversation(server, tmp_path):
     sys.path.insert(0, str(tmp_path))
     try:
         client_mod = importlib.import_module("supportbot_client")
-        chat = importlib.import_module("supportbot_client.api.chat")
-        health = importlib.import_module("supportbot_client.api.health")
+        def op(tag, name):
+            return importlib.import_module(f"supportbot_client.api.{tag}.{name}")
+
         models = importlib.import_module("supportbot_client.models")
         client = client_mod.Client(base_url=f"{server.url}/api/v1")
 
-        created = await chat.create_session.asyncio(
+        created = await op("chat", "create_session").asyncio(
             client=client, body=models.CreateSessionRequest(user_id="gen-user"))
         assert isinstance(created, models.SessionCreated) and created.success
 
-        reply = await chat.send_message.asyncio(client=client, body=models.SendMessageRequest(
+        reply = await op("chat", "send_message").asyncio(client=client, body=models.SendMessageRequest(
             session_id=created.session_id, message="How can I reset my password?", user_id="gen-user"))
         assert isinstance(reply, models.MessageReply)
         assert reply.provider == "local" and reply.response
 
-        history = await chat.get_history.asyncio(client=client, session_id=created.session_id)
+        history = await op("chat", "get_history").asyncio(client=client, session_id=created.session_id)
         assert isinstance(history, models.HistoryResponse)
         assert [e.role for e in history.history] == ["user", "assistant"]
 
-        missing = await chat.get_history.asyncio_detailed(client=client, session_id="x" * 32)
+        missing = await op("chat", "get_history").asyncio_detailed(client=client, session_id="x" * 32)
         assert missing.status_code == 404 and isinstance(missing.parsed, models.Problem)
 
-        status = await health.get_health.asyncio(client=client)
+        status = await op("health", "get_health").asyncio(client=client)
         assert status.status == "healthy"
     finally:
         sys.path.remove(str(tmp_path))
