@@ -15,7 +15,9 @@ import connexion
 import socketio
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.options import SwaggerUIOptions
+from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -253,7 +255,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "PUT", "DELETE"],
         allow_headers=["*"],
     )
-    static = StaticFiles(directory=ROOT / "public", html=True, check_dir=False)
+    static = Starlette(routes=[Mount("/", StaticFiles(directory=ROOT / "public", html=True, check_dir=False))])
     spec = json.dumps(bundled_spec("openapi.yaml")).encode()
     return RequestContext(
         socketio.ASGIApp(sio, other_asgi_app=BodyLimit(split_traffic(api, static, spec)))
