@@ -91,6 +91,9 @@ class ResponderError(Exception):
 
 class Responder(ABC):
     name: str
+    #: answers in-process in about a millisecond: the chain gives it its turn even when
+    #: the message's deadline has passed, so a customer still gets an answer
+    in_process: bool = False
 
     @abstractmethod
     async def respond(self, prompt: Prompt) -> Reply:

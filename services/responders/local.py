@@ -10,6 +10,7 @@ OUT_OF_SCOPE = "I'm not sure I can answer that one. A member of our team can hel
 
 class LocalResponder(Responder):
     name = "local"
+    in_process = True
 
     def __init__(self, knowledge: KnowledgeService) -> None:
         self.knowledge = knowledge
