@@ -2,7 +2,8 @@
 
 Per attempt a timeout (and a shorter one to the first streamed token), per message an
 overall deadline; retries with jittered exponential backoff for retryable failures only
-(429 honours Retry-After); a non-retryable failure (401/403, unknown model, a reply that
+(429 honours Retry-After; a timeout moves on at once unless no responder is left, since
+the customer has already waited a whole attempt); a non-retryable failure (401/403, unknown model, a reply that
 does not parse) moves on at once; a circuit breaker per provider skips one that keeps
 failing. A provider that fails before its first chunk is replaced unseen; one that fails
 mid-stream is followed by `Reset` and the fallback's answer.
@@ -23,6 +24,9 @@ from services.responders.base import Delta, Prompt, Reply, Reset, Responder, Res
 from services.responders.breaker import CircuitBreaker
 
 log = logging.getLogger(__name__)
+
+
+TIMEOUTS = ("timeout", "no first token in time")
 
 
 class AllRespondersFailed(ResponderError):
@@ -144,6 +148,9 @@ class ResponderChain(Responder):
                         yield Reset(link.name, exc.reason)
                     if not exc.retryable or link.breaker.state != "closed":
                         break
+                    if exc.reason in TIMEOUTS and index + 1 < len(self.links):
+                        break  # the customer already waited a whole attempt: move on
+
                     if attempt == self.policy.max_retries:
                         break
                     wait = self._backoff(attempt, exc.retry_after)

@@ -45,6 +45,7 @@ class FakeLLM:
     def __init__(self) -> None:
         self.behaviour = Behaviour()
         self.requests: list[dict[str, Any]] = []
+        self.released = asyncio.Event()  # set at shutdown: hanging requests end quietly
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.openai, methods=["POST"]),
             Route("/v1beta/models/{target:path}", self.gemini, methods=["POST"]),
@@ -73,7 +74,8 @@ class FakeLLM:
             if len(self.requests) > b.fail_times:
                 return None
         if b.mode == "hang":
-            await asyncio.sleep(3600)
+            await self.released.wait()
+            return Response(status_code=503)
         if b.mode == "status":
             headers = {"retry-after": b.retry_after} if b.retry_after else {}
             return JSONResponse({"error": {"message": "fake failure", "code": b.status, "status": "UNAVAILABLE"}},
@@ -169,6 +171,7 @@ class RunningFake:
         return f"http://127.0.0.1:{self.port}"
 
     async def stop(self) -> None:
+        self.fake.released.set()
         self.server.should_exit = True
         self.server.force_exit = True
         await asyncio.wait_for(self.task, 10)

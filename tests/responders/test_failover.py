@@ -22,10 +22,10 @@ async def answer(chain, prompt=PROMPT):
     ("503", {"mode": "status", "status": 503}, 2),
     ("429 with Retry-After", {"mode": "status", "status": 429, "retry_after": "0.1"}, 2),
     ("401", {"mode": "status", "status": 401}, 1),
-    ("timeout", {"mode": "hang"}, 2),
+    ("timeout", {"mode": "hang"}, 1),
     ("malformed JSON", {"mode": "malformed"}, 1),
     ("body that is not JSON", {"mode": "not_json"}, 1),
-    ("slow first token", {"first_token_delay": 3.0}, 2),
+    ("slow first token", {"first_token_delay": 3.0}, 1),
 ])
 async def test_a_failing_primary_hands_over_to_gemini(llm_settings, openai_fake, gemini_fake, local, name, behaviour, attempts):
     openai_fake.fake.set(**behaviour)
