@@ -1,49 +1,171 @@
-"""The classical engine: TF-IDF word and character n-grams with a linear classifier.
+"""The classical engine: CPU only, no model download.
 
-CPU only, no model download; trains on the demo in milliseconds.
+Features: TF-IDF over word 1-2-grams and character 2-5-grams (within word boundaries).
+Classifier: one linear SVM per entry (liblinear), trained in two threads. Confidence: a
+softmax over the SVM margins with a temperature fitted on held-out data (cross-validated
+on small knowledge bases, one held-out half on large ones), so that a confidence of 0.7
+is right about 70% of the time. Entries marked out-of-scope (examples of what the bot
+must not answer) form their own class; predicting it means "out of scope".
+Article passages are retrieved by cosine similarity for grounding.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import hstack
+from joblib import parallel_backend
+from scipy.optimize import minimize_scalar
+from scipy.sparse import csr_matrix, hstack
+from scipy.special import log_softmax, softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.svm import LinearSVC
 
 from services.knowledge.model import Engine, Entry, Hit, KnowledgeBase, Match
+
+OUT_OF_SCOPE = "__out_of_scope__"
+SMALL = 3000  # examples; below this, calibrate by 5-fold cross-validation
+
+
+class Features:
+    """Word and character n-gram TF-IDF, side by side."""
+
+    def __init__(self) -> None:
+        self.words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
+        self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
+                                     lowercase=True, min_df=1)
+
+    def fit(self, texts: list[str]) -> csr_matrix:
+        if len(texts) >= SMALL:
+            self.chars.set_params(min_df=2)
+        return hstack([self.words.fit_transform(texts), self.chars.fit_transform(texts)], dtype=np.float32).tocsr()
+
+    def __call__(self, texts: list[str]) -> csr_matrix:
+        return hstack([self.words.transform(texts), self.chars.transform(texts)], dtype=np.float32).tocsr()
+
+
+def fit_svm(features: csr_matrix, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-vs-rest linear SVMs; returns (classes, weights, intercepts) for fast scoring."""
+    with parallel_backend("threading", n_jobs=2):
+        model = OneVsRestClassifier(LinearSVC(C=1.0), n_jobs=2).fit(features, labels)
+    classes = model.classes_
+    estimators = model.estimators_
+    if len(classes) == 2:  # a single binary SVM: mirror it into two columns
+        coef = estimators[0].coef_[0].astype(np.float32)
+        weights = np.vstack([-coef, coef])
+        intercepts = np.array([-estimators[0].intercept_[0], estimators[0].intercept_[0]])
+    else:
+        weights = np.empty((len(estimators), features.shape[1]), dtype=np.float32)
+        for row, est in enumerate(estimators):
+            weights[row] = est.coef_[0]
+            est.coef_ = None  # free each as it is copied: peak memory matters on big sets
+        intercepts = np.array([est.intercept_[0] for est in estimators])
+    return classes, weights, intercepts
+
+
+def fit_temperature(margins: np.ndarray, truth: np.ndarray) -> float:
+    """The softmax temperature (as a multiplier) that best explains held-out truth."""
+    rows = np.arange(len(truth))
+
+    def nll(t: float) -> float:
+        return float(-log_softmax(margins * t, axis=1)[rows, truth].mean())
+
+    return float(minimize_scalar(nll, bounds=(0.05, 100.0), method="bounded").x)
+
+
+def held_out_margins(features: csr_matrix, labels: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Margins for examples a model did not see: 5 folds when small, one half when large."""
+    index = {label: i for i, label in enumerate(classes)}
+    counts = np.bincount([index[label] for label in labels])
+    if len(labels) >= SMALL:
+        splits = [train_test_split(np.arange(len(labels)), train_size=0.5, stratify=labels, random_state=0)]
+    else:
+        folds = int(min(5, counts.min())) if counts.min() >= 2 else 0
+        if folds < 2:
+            return np.empty((0, len(classes))), np.empty(0, dtype=int)
+        splits = list(StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros(len(labels)), labels))
+    margins, truth = [], []
+    for train, held in splits:
+        fold_classes, weights, intercepts = fit_svm(features[train], labels[train])
+        fold_margins = features[held] @ weights.T + intercepts
+        full = np.full((len(held), len(classes)), -10.0)
+        full[:, [index[c] for c in fold_classes]] = fold_margins
+        margins.append(full)
+        truth.extend(index[label] for label in labels[held])
+    return np.vstack(margins), np.asarray(truth)
 
 
 class ClassicalEngine(Engine):
     name = "classical"
 
-    def __init__(self, kb: KnowledgeBase, words: TfidfVectorizer, chars: TfidfVectorizer,
-                 model: LogisticRegression, labels: list[Entry]) -> None:
+    def __init__(self, kb: KnowledgeBase, features: Features, classes: np.ndarray, weights: np.ndarray,
+                 intercepts: np.ndarray, temperature: float, passages: PassageIndex | None) -> None:
         self.kb = kb
-        self.words, self.chars, self.model, self.labels = words, chars, model, labels
+        self.features = features
+        self.classes = classes
+        self.weights_t = np.ascontiguousarray(weights.T)
+        self.intercepts = intercepts
+        self.temperature = temperature
+        self.passages = passages
+        by_id = {entry.id: entry for entry in kb.entries}
+        self.entries: list[Entry | None] = [by_id.get(label) for label in classes]
+        self.oos_column = next((i for i, label in enumerate(classes) if label == OUT_OF_SCOPE), None)
 
     @classmethod
     def train(cls, kb: KnowledgeBase) -> ClassicalEngine:
-        texts, targets, labels = [], [], []
+        texts, labels = [], []
         for entry in kb.entries:
-            if entry.questions:
-                labels.append(entry)
-                texts.extend(entry.questions)
-                targets.extend([len(labels) - 1] * len(entry.questions))
-        if len(labels) < 2:
-            raise ValueError("the classical engine needs at least two entries with questions")
-        words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
-        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
-        features = hstack([words.fit_transform(texts), chars.fit_transform(texts)]).tocsr()
-        model = LogisticRegression(C=20.0, max_iter=2000)
-        model.fit(features, np.asarray(targets))
-        return cls(kb, words, chars, model, labels)
+            label = OUT_OF_SCOPE if "out_of_scope" in entry.tags else entry.id
+            for question in entry.questions:
+                texts.append(question)
+                labels.append(label)
+        if len(set(labels)) < 2:
+            raise ValueError("the knowledge base needs at least two entries with example questions")
+        y = np.asarray(labels)
+        features = Features()
+        matrix = features.fit(texts)
+        classes, weights, intercepts = fit_svm(matrix, y)
+        margins, truth = held_out_margins(matrix, y, classes)
+        temperature = fit_temperature(margins, truth) if len(truth) else 5.0
+        passages = PassageIndex.build([e for e in kb.entries if e.kind == "passage"])
+        return cls(kb, features, classes, weights, intercepts, temperature, passages)
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """Calibrated class probabilities, one row per text (columns: self.classes)."""
+        margins = self.features(texts) @ self.weights_t + self.intercepts
+        return softmax(np.asarray(margins) * self.temperature, axis=1)
 
     def match(self, text: str, k: int = 3) -> Match:
-        features = hstack([self.words.transform([text]), self.chars.transform([text])]).tocsr()
-        if features.nnz == 0:
-            return Match(None, 0.0, ())
-        probs = self.model.predict_proba(features)[0]
-        order = np.argsort(probs)[::-1][:k]
-        hits = tuple(Hit(self.labels[self.model.classes_[i]], float(probs[i])) for i in order)
-        best = hits[0]
-        return Match(best.entry, best.score, hits)
+        probs = self.probabilities([text])[0]
+        order = np.argsort(probs)[::-1]
+        best = int(order[0])
+        hits = [Hit(self.entries[i], float(probs[i])) for i in order[: k + 1]
+                if i != self.oos_column and self.entries[i] is not None][:k]
+        if self.passages is not None:
+            hits = sorted(hits + self.passages.search(text, k), key=lambda h: h.score, reverse=True)[:k]
+        in_scope = [i for i in order if i != self.oos_column]
+        confidence = float(probs[in_scope[0]]) if in_scope else 0.0
+        top = float(probs[best])
+        if best == self.oos_column or self.entries[best] is None:
+            return Match(None, confidence, tuple(hits), top)
+        return Match(self.entries[best], top, tuple(hits), top)
+
+
+class PassageIndex:
+    """Cosine similarity over article passages (title and text), for grounding."""
+
+    def __init__(self, passages: list[Entry], vectorizer: TfidfVectorizer, matrix: csr_matrix) -> None:
+        self.passages, self.vectorizer, self.matrix = passages, vectorizer, matrix
+
+    @classmethod
+    def build(cls, passages: list[Entry]) -> PassageIndex | None:
+        if not passages:
+            return None
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english")
+        matrix = vectorizer.fit_transform([f"{p.title}\n{p.answer}" for p in passages])
+        return cls(passages, vectorizer, matrix)
+
+    def search(self, text: str, k: int) -> list[Hit]:
+        scores = (self.matrix @ self.vectorizer.transform([text]).T).toarray().ravel()
+        order = np.argsort(scores)[::-1][:k]
+        return [Hit(self.passages[i], float(scores[i])) for i in order if scores[i] > 0]

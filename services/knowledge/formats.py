@@ -42,8 +42,9 @@ def parse_intents(document: Any, source: str, lines: dict[int, int] | None = Non
         questions = item.get("questions", item.get("examples", []))
         if not isinstance(questions, list) or not all(isinstance(q, str) and q.strip() for q in questions):
             raise KnowledgeFormatError(source, f"intent {name!r}: questions must be a list of text", line)
-        answer = item.get("answer")
-        if not isinstance(answer, str) or not answer.strip():
+        out_of_scope = bool(item.get("out_of_scope", False))
+        answer = item.get("answer", "" if out_of_scope else None)
+        if not isinstance(answer, str) or not (answer.strip() or out_of_scope):
             raise KnowledgeFormatError(source, f"intent {name!r} has no answer", line)
         if not questions:
             raise KnowledgeFormatError(source, f"intent {name!r} has no example questions", line)
@@ -53,7 +54,8 @@ def parse_intents(document: Any, source: str, lines: dict[int, int] | None = Non
         entries.append(Entry(
             id=name.strip(), kind="intent", title=str(item.get("title") or name).strip(),
             answer=answer.strip(), questions=tuple(q.strip() for q in questions),
-            tags=tuple(str(t) for t in tags), escalate=bool(item.get("escalate", False)),
+            tags=tuple(str(t) for t in tags) + (("out_of_scope",) if out_of_scope else ()),
+            escalate=bool(item.get("escalate", False)),
             url=item.get("url") or None,
         ))
     if not entries:

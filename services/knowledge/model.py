@@ -44,12 +44,14 @@ class Match:
 
     `entry` is the best answerable entry, or None when the message is out of scope;
     `confidence` is calibrated: 0.7 means right about 70% of the time on held-out data.
-    `hits` are the top entries and passages for grounding, best first.
+    `hits` are the top entries and passages for grounding, best first. When the
+    out-of-scope class wins, `entry` is None and `confidence` is the best entry's.
     """
 
     entry: Entry | None
     confidence: float
     hits: tuple[Hit, ...] = field(default_factory=tuple)
+    top_confidence: float = 0.0  # the winning class's probability, out-of-scope included
 
 
 class Engine(ABC):
