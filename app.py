@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.config import Settings, load_settings
 from services.container import Container
-from services.contract import bundled_spec
+from services.contract import api_spec, bundled_spec
 from services.errors import DomainError, InvalidPayload
 from services.logs import configure_logging, request_id_var, session_id_var
 from services.sessions import new_id
@@ -59,6 +59,9 @@ def connexion_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionRe
     assert isinstance(exc, connexion.ProblemException)
     status = exc.status or 500
     detail = str(exc.detail or exc.title or "error")
+    if len(detail) > 300:  # validators quote the offending value; keep problems small
+        detail = re.sub(r"^'(.{40}).*' (is |does |was )", r"'\1…' \2", detail, count=1, flags=re.S)
+        detail = detail if len(detail) <= 300 else detail[:300] + "…"
     log.warning("request refused", extra={"status": status, "title": exc.title})
     title = exc.title or "Error"
     code = title.upper().replace(" ", "_")
@@ -220,7 +223,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     container = Container(settings)
-    sio = create_socket_server(container)
+    spec = api_spec(settings.max_message_length)
+    sio = create_socket_server(container, spec)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any):
@@ -235,7 +239,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     api = connexion.AsyncApp(__name__, specification_dir=ROOT / "openapi", lifespan=lifespan)
     validate_responses = not settings.is_production
     api.add_api(
-        bundled_spec("openapi.yaml"), base_path="/api/v1", strict_validation=True,
+        spec, base_path="/api/v1", strict_validation=True,
         validate_responses=validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
     )
@@ -256,7 +260,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         allow_headers=["*"],
     )
     static = Starlette(routes=[Mount("/", StaticFiles(directory=ROOT / "public", html=True, check_dir=False))])
-    spec = json.dumps(bundled_spec("openapi.yaml")).encode()
     return RequestContext(
-        socketio.ASGIApp(sio, other_asgi_app=BodyLimit(split_traffic(api, static, spec)))
+        socketio.ASGIApp(sio, other_asgi_app=BodyLimit(split_traffic(api, static, json.dumps(spec).encode())))
     )

@@ -37,6 +37,7 @@ HANDOFF = "I've passed your conversation to a member of our team, who will take 
 HANDOFF_ALREADY = "A member of our team has your conversation and will be with you shortly."
 UNSURE = "I'm not sure I have the right answer to that."
 TROUBLE = "Sorry, I'm having trouble answering right now."
+BLANK = " \t\n\r\f\v"  # the white space the spec's MessageText pattern names
 
 
 class Grounding(Protocol):
@@ -112,7 +113,7 @@ class ChatService:
 
     # -- messages ------------------------------------------------------------------
     def clean(self, text: str) -> str:
-        text = text.strip()
+        text = text.strip(BLANK)
         if not text:
             raise InvalidMessage("message must not be empty")
         if len(text) > self.max_message_length:

@@ -88,9 +88,15 @@ def bundled_spec(name: str = "openapi.yaml") -> dict[str, Any]:
     return _Bundler(SPEC_DIR / name).bundle()
 
 
-def resolved_schema(name: str, spec: str = "openapi.yaml") -> dict[str, Any]:
-    """A component schema with every reference inlined, for validators."""
-    document = bundled_spec(spec)
+def api_spec(max_message_length: int) -> dict[str, Any]:
+    """The bundled API spec, saying the configured limits (MAX_MESSAGE_LENGTH)."""
+    document = copy.deepcopy(bundled_spec("openapi.yaml"))
+    document["components"]["schemas"]["MessageText"]["maxLength"] = max_message_length
+    return document
+
+
+def resolved_schema(name: str, document: dict[str, Any]) -> dict[str, Any]:
+    """A component schema of `document` with every reference inlined, for validators."""
 
     def inline(node: Any) -> Any:
         if isinstance(node, dict):

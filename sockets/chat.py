@@ -112,7 +112,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         await self.emit("agents-joined", {"room": AGENTS}, to=sid)
 
 
-def create_socket_server(container: Any) -> socketio.AsyncServer:
+def create_socket_server(container: Any, spec: dict[str, Any]) -> socketio.AsyncServer:
     settings = container.settings
     origins = settings.cors_origins
     sio = socketio.AsyncServer(
@@ -122,7 +122,7 @@ def create_socket_server(container: Any) -> socketio.AsyncServer:
         logger=False,
         engineio_logger=False,
     )
-    sio.register_namespace(ChatNamespace(container, EventSchemas()))
+    sio.register_namespace(ChatNamespace(container, EventSchemas(spec)))
     return sio
 
 

@@ -166,5 +166,5 @@ async def test_blank_and_over_long_socket_messages_are_refused(connect):
     await client.emit("send-message", {"sessionId": sid, "message": "   "})
     await client.emit("send-message", {"sessionId": sid, "message": "a" * 4001})
     errors = await client.wait_for("error", 2)
-    assert [e["code"] for e in errors] == ["INVALID_MESSAGE", "INVALID_MESSAGE"]
+    assert [e["code"] for e in errors] == ["INVALID_PAYLOAD", "INVALID_PAYLOAD"]
     assert client.received["message-received"] == []

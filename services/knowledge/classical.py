@@ -112,7 +112,11 @@ class ClassicalEngine(Engine):
         self.oos_column = next((i for i, label in enumerate(classes) if label == OUT_OF_SCOPE), None)
 
     @classmethod
-    def train(cls, kb: KnowledgeBase) -> ClassicalEngine:
+    def make_features(cls, model_name: str | None = None) -> Features:
+        return Features()
+
+    @classmethod
+    def train(cls, kb: KnowledgeBase, model_name: str | None = None) -> ClassicalEngine:
         texts, labels = [], []
         for entry in kb.entries:
             label = OUT_OF_SCOPE if "out_of_scope" in entry.tags else entry.id
@@ -122,7 +126,7 @@ class ClassicalEngine(Engine):
         if len(set(labels)) < 2:
             raise ValueError("the knowledge base needs at least two entries with example questions")
         y = np.asarray(labels)
-        features = Features()
+        features = cls.make_features(model_name)
         matrix = features.fit(texts)
         classes, weights, intercepts = fit_svm(matrix, y)
         margins, truth = held_out_margins(matrix, y, classes)

@@ -15,6 +15,6 @@ def engine_class(name: str) -> type[Engine]:
     return ClassicalEngine
 
 
-def train_engine(kb: KnowledgeBase, name: str = "classical") -> Engine:
+def train_engine(kb: KnowledgeBase, name: str = "classical", model_name: str | None = None) -> Engine:
     """Train the named tier on a knowledge base (blocking CPU work: run it in a thread)."""
-    return engine_class(name).train(kb)
+    return engine_class(name).train(kb, model_name)

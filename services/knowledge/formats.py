@@ -3,8 +3,11 @@ file, the place and the problem."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -91,16 +94,145 @@ def parse_text(text: str, source: str, kind: str) -> KnowledgeBase:
     return parse_intents(document, source, lines)
 
 
+def parse_faq_csv(text: str, source: str) -> KnowledgeBase:
+    """`question,answer` rows; rows sharing an answer become one entry."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header or [h.strip().lower() for h in header[:2]] != ["question", "answer"]:
+        raise KnowledgeFormatError(source, "the first row must be the header `question,answer`", 1)
+    by_answer: dict[str, list[str]] = {}
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < 2 or not row[0].strip() or not row[1].strip():
+            raise KnowledgeFormatError(source, "each row needs a question and an answer", line)
+        by_answer.setdefault(row[1].strip(), []).append(row[0].strip())
+    if not by_answer:
+        raise KnowledgeFormatError(source, "no rows")
+    entries, used = [], set()
+    for answer, questions in by_answer.items():
+        entry_id = slug(questions[0])
+        while entry_id in used:
+            entry_id += "_"
+        used.add(entry_id)
+        entries.append(Entry(id=entry_id, kind="faq", title=questions[0], answer=answer,
+                             questions=tuple(questions)))
+    return KnowledgeBase(tuple(entries), name=Path(source).stem)
+
+
+class _HtmlText(HTMLParser):
+    """Headings and text of an HTML page, as Markdown-like lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.heading: int | None = None
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in ("script", "style"):
+            self.skip += 1
+        elif tag in ("h1", "h2", "h3"):
+            self.heading = int(tag[1])
+            self.lines.append("#" * self.heading + " ")
+        elif tag in ("p", "li", "br", "div", "tr"):
+            self.lines.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self.skip -= 1
+        elif tag in ("h1", "h2", "h3"):
+            self.heading = None
+            self.lines.append("")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip and data.strip():
+            if not self.lines:
+                self.lines.append("")
+            self.lines[-1] += data.strip() + " "
+
+
+def parse_article(text: str, source: str, html: bool = False) -> list[Entry]:
+    """Split an article into passages at headings: title, anchor and source URL each.
+
+    The URL comes from a first line `url: ...` (or `<!-- url: ... -->`, or a
+    `<link rel="canonical">`); the anchor from the heading."""
+    url_match = re.search(r"^(?:<!--\s*)?url:\s*(\S+?)(?:\s*-->)?\s*$", text, re.M) or re.search(
+        r'<link[^>]+rel="canonical"[^>]+href="([^"]+)"', text)
+    base_url = url_match.group(1) if url_match else None
+    if html:
+        parser = _HtmlText()
+        parser.feed(text)
+        text = "\n".join(parser.lines)
+    stem = Path(source).stem
+    passages: list[Entry] = []
+    title, body = stem.replace("-", " ").replace("_", " "), []
+
+    def flush() -> None:
+        content = " ".join(line.strip() for line in body if line.strip())
+        if content:
+            anchor = slug(title).replace("_", "-")
+            passages.append(Entry(
+                id=f"{stem}#{anchor}", kind="passage", title=title, answer=content[:4000],
+                url=f"{base_url}#{anchor}" if base_url else None,
+            ))
+
+    for line in text.splitlines():
+        heading = re.match(r"^(#{1,3})\s+(.*)$", line)
+        if heading:
+            flush()
+            title, body = heading.group(2).strip(), []
+        elif not re.match(r"^(?:<!--\s*)?url:", line):
+            body.append(line)
+    flush()
+    if not passages:
+        raise KnowledgeFormatError(source, "no text in article")
+    return passages
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise KnowledgeFormatError(str(path), "not UTF-8 text") from None
+
+
+def load_file(path: Path) -> KnowledgeBase:
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml", ".json"):
+        return parse_text(_read(path), str(path), "json" if suffix == ".json" else "yaml")
+    if suffix == ".csv":
+        return parse_faq_csv(_read(path), str(path))
+    if suffix in (".md", ".markdown", ".html", ".htm"):
+        return KnowledgeBase(tuple(parse_article(_read(path), str(path), html=suffix.startswith(".htm"))),
+                             name=path.stem)
+    raise KnowledgeFormatError(str(path), f"unsupported file type {suffix!r}")
+
+
+def merge(bases: list[KnowledgeBase], name: str) -> KnowledgeBase:
+    entries, seen = [], set()
+    for kb in bases:
+        for entry in kb.entries:
+            if entry.id in seen:
+                raise KnowledgeFormatError(name, f"entry {entry.id!r} is defined twice")
+            seen.add(entry.id)
+            entries.append(entry)
+    return KnowledgeBase(tuple(entries), name=name)
+
+
 def load_knowledge(path: Path | str) -> KnowledgeBase:
-    """Read a knowledge base file (blocking: call it off the event loop)."""
+    """Read a knowledge base: an intents file (YAML/JSON), an FAQ CSV, an article
+    (Markdown/HTML), or a folder of any of these (blocking: call it off the event loop)."""
     path = Path(path)
     if not path.exists():
         raise KnowledgeFormatError(str(path), "no such file")
-    suffix = path.suffix.lower()
-    if suffix not in (".yaml", ".yml", ".json"):
-        raise KnowledgeFormatError(str(path), f"unsupported file type {suffix!r}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise KnowledgeFormatError(str(path), "not UTF-8 text") from None
-    return parse_text(text, str(path), "json" if suffix == ".json" else "yaml")
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+        if not files:
+            raise KnowledgeFormatError(str(path), "no knowledge files in this folder")
+        return merge([load_file(p) for p in files], path.name)
+    return load_file(path)
+
+
+SUFFIXES = (".yaml", ".yml", ".json", ".csv", ".md", ".markdown", ".html", ".htm")

@@ -61,7 +61,7 @@ class Engine(ABC):
 
     @classmethod
     @abstractmethod
-    def train(cls, kb: KnowledgeBase) -> Engine:
+    def train(cls, kb: KnowledgeBase, model_name: str | None = None) -> Engine:
         """Fit on the knowledge base (seconds at most; run in a worker thread)."""
 
     @abstractmethod

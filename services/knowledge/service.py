@@ -1,74 +1,277 @@
-"""KnowledgeService: the async face of the knowledge engine for the rest of the app.
+"""KnowledgeService: the async face of the knowledge engine.
 
-Loading and training run in a worker thread; matching too, so the event loop never
-waits on CPU work.
+Loading, training and matching run in worker threads, never on the event loop. A new
+knowledge base (upload, added or deleted entry) is parsed at once (bad input changes
+nothing), trained in the background, and swapped in atomically. With Redis, versions are
+stored under `P kb:version:<v>`, the serving one is `P kb:current`, and each new version
+is announced on the `P kb:updates` channel, so every instance sharing the Redis swaps to
+it within seconds (a slow poll catches any missed announcement).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import json
 import logging
 import time
+import zlib
+from dataclasses import asdict
 from typing import Any
 
 from redis.asyncio import Redis
 
 from services.config import Settings
-from services.knowledge.classical import ClassicalEngine
-from services.knowledge.formats import load_knowledge
-from services.knowledge.model import Engine, KnowledgeBase, Match
+from services.errors import DomainError
+from services.knowledge.engines import train_engine
+from services.knowledge.formats import KnowledgeFormatError, parse_faq_csv, parse_intents, parse_text
+from services.knowledge.model import Engine, Entry, KnowledgeBase, Match
 
 log = logging.getLogger(__name__)
+POLL_SECONDS = 5.0
+
+
+class InvalidKnowledge(DomainError):
+    status, code, title = 400, "INVALID_KNOWLEDGE", "Invalid knowledge base"
+
+
+class EntryNotFound(DomainError):
+    status, code, title = 404, "ENTRY_NOT_FOUND", "Knowledge entry not found"
 
 
 def kb_version(kb: KnowledgeBase) -> str:
-    digest = hashlib.sha256()
-    for e in kb.entries:
-        digest.update(repr((e.id, e.kind, e.title, e.answer, e.questions, e.tags, e.escalate, e.url)).encode())
+    digest = hashlib.sha256(json.dumps([asdict(e) for e in kb.entries], sort_keys=True).encode())
     return digest.hexdigest()[:12]
+
+
+def dump(kb: KnowledgeBase) -> bytes:
+    return zlib.compress(json.dumps({"name": kb.name, "entries": [asdict(e) for e in kb.entries]}).encode())
+
+
+def load(blob: bytes) -> KnowledgeBase:
+    data = json.loads(zlib.decompress(blob))
+    entries = tuple(
+        Entry(**{**e, "questions": tuple(e["questions"]), "tags": tuple(e["tags"])}) for e in data["entries"]
+    )
+    return KnowledgeBase(entries, name=data["name"])
+
+
+def entry_view(entry: Entry, score: float | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {"id": entry.id, "kind": entry.kind, "title": entry.title, "url": entry.url,
+                            "answer": entry.answer}
+    if score is not None:
+        view["score"] = round(score, 4)
+    return view
 
 
 class KnowledgeService:
     def __init__(self, settings: Settings, redis: Redis | None = None, key_prefix: str = "") -> None:
         self.settings = settings
         self.redis = redis
-        self.key_prefix = key_prefix
+        self.prefix = key_prefix
         self.engine: Engine | None = None
         self.kb: KnowledgeBase | None = None
         self.version = ""
         self.trained_at: float | None = None
         self.train_seconds: float | None = None
+        self.pending: str | None = None
+        self.last_error: str | None = None
+        self._swap_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()
+        self._watcher: asyncio.Task | None = None
 
+    # -- keys ------------------------------------------------------------------------
+    @property
+    def current_key(self) -> str:
+        return f"{self.prefix}kb:current"
+
+    @property
+    def channel(self) -> str:
+        return f"{self.prefix}kb:updates"
+
+    def version_key(self, version: str) -> str:
+        return f"{self.prefix}kb:version:{version}"
+
+    # -- life ------------------------------------------------------------------------
     async def start(self) -> None:
-        kb = await asyncio.to_thread(load_knowledge, self.settings.knowledge_base_path)
-        await self._install(kb)
+        """Serve the version stored in Redis if there is one, else the configured file."""
+        kb = None
+        if self.redis is not None:
+            current = await self.redis.get(self.current_key)
+            if current:
+                blob = await self.redis.get(self.version_key(current.decode()))
+                kb = await asyncio.to_thread(load, blob) if blob else None
+        if kb is None:
+            from services.knowledge.formats import load_knowledge
 
-    async def _install(self, kb: KnowledgeBase) -> None:
-        started = time.perf_counter()
-        engine = await asyncio.to_thread(ClassicalEngine.train, kb)
-        self.train_seconds = round(time.perf_counter() - started, 4)
-        self.engine, self.kb, self.version = engine, kb, kb_version(kb)
-        self.trained_at = time.time()
-        log.info("knowledge ready", extra={"entries": len(kb.entries), "version": self.version,
-                                           "train_seconds": self.train_seconds})
+            kb = await asyncio.to_thread(load_knowledge, self.settings.knowledge_base_path)
+        await self._install(kb, await self._train(kb))
+        if self.redis is not None:
+            self._watcher = asyncio.create_task(self._watch(), name="knowledge-watcher")
 
+    async def aclose(self) -> None:
+        for task in [*self._tasks, *([self._watcher] if self._watcher else [])]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # -- reading -----------------------------------------------------------------------
     async def match(self, text: str, k: int | None = None) -> Match:
-        engine = self.engine
+        engine = self.engine  # one reference: a swap never tears a request
         if engine is None:
             raise RuntimeError("knowledge engine not started")
         return await asyncio.to_thread(engine.match, text, k or self.settings.retrieval_top_k)
 
+    async def search(self, q: str, k: int = 5) -> dict[str, Any]:
+        """What the engine retrieves for a message and why (scores), for admins."""
+        match = await self.match(q, k)
+        result: dict[str, Any] = {
+            "query": q, "confidence": round(match.confidence, 4), "outOfScope": match.entry is None,
+            "hits": [entry_view(h.entry, h.score) for h in match.hits],
+            "version": self.version, "engine": self.engine.name if self.engine else None,
+        }
+        if match.entry is not None:
+            result["match"] = entry_view(match.entry, match.confidence)
+        return result
+
     def stats(self) -> dict[str, Any]:
         entries = self.kb.entries if self.kb else ()
         return {
-            "version": self.version,
-            "engine": self.engine.name if self.engine else None,
-            "entries": len(entries),
-            "intents": sum(e.kind == "intent" for e in entries),
+            "version": self.version, "engine": self.engine.name if self.engine else None,
+            "entries": len(entries), "intents": sum(e.kind == "intent" for e in entries),
+            "faqs": sum(e.kind == "faq" for e in entries),
             "passages": sum(e.kind == "passage" for e in entries),
             "trainSeconds": self.train_seconds,
         }
 
-    async def aclose(self) -> None:
-        self.engine = None
+    def status(self) -> dict[str, Any]:
+        return {"version": self.version, "engine": self.engine.name if self.engine else None,
+                "stats": self.stats(), "pending": self.pending, "lastError": self.last_error}
+
+    # -- changing ------------------------------------------------------------------------
+    async def replace_upload(self, body: Any, *, content_type: str, fmt: str | None = None) -> dict[str, Any]:
+        """Parse an upload (intents JSON/YAML or FAQ CSV) and start swapping it in."""
+        try:
+            if isinstance(body, dict):
+                kb = parse_intents(body, "upload")
+            elif "csv" in content_type or fmt == "faq":
+                kb = parse_faq_csv(body.decode() if isinstance(body, bytes) else str(body), "upload.csv")
+            else:
+                text = body.decode() if isinstance(body, bytes) else str(body)
+                kb = parse_text(text, "upload.yaml", "yaml")
+        except (KnowledgeFormatError, UnicodeDecodeError) as exc:
+            raise InvalidKnowledge(str(exc)) from None
+        return await self.replace(kb)
+
+    async def add_entry(self, data: dict[str, Any]) -> dict[str, Any]:
+        kb = self._require_kb()
+        entry = Entry(
+            id=data["name"], kind="intent" if data.get("questions") else "passage",
+            title=data.get("title") or data["name"], answer=data["answer"],
+            questions=tuple(q.strip() for q in data.get("questions", []) if q.strip()),
+            tags=tuple(data.get("tags", [])), escalate=bool(data.get("escalate", False)),
+            url=data.get("url"),
+        )
+        entries = tuple(e for e in kb.entries if e.id != entry.id) + (entry,)
+        return await self.replace(KnowledgeBase(entries, kb.name))
+
+    async def delete_entry(self, entry_id: str) -> dict[str, Any]:
+        kb = self._require_kb()
+        if kb.get(entry_id) is None:
+            raise EntryNotFound(f"no entry {entry_id!r}")
+        return await self.replace(KnowledgeBase(tuple(e for e in kb.entries if e.id != entry_id), kb.name))
+
+    async def replace(self, kb: KnowledgeBase) -> dict[str, Any]:
+        """Check now, train in the background, then swap here and announce to the others."""
+        answerable = {e.id for e in kb.entries if e.questions and "out_of_scope" not in e.tags}
+        if len({e.id for e in kb.entries if e.questions}) < 2 or not answerable:
+            raise InvalidKnowledge("a knowledge base needs at least two entries with example questions")
+        version = kb_version(kb)
+        self.pending = version
+        task = asyncio.create_task(self._publish(kb, version), name=f"knowledge-{version}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return self.status()
+
+    async def wait_idle(self) -> None:
+        """Until background training has finished (for tests and the import command)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- internals ---------------------------------------------------------------------
+    def _require_kb(self) -> KnowledgeBase:
+        if self.kb is None:
+            raise RuntimeError("knowledge engine not started")
+        return self.kb
+
+    async def _train(self, kb: KnowledgeBase) -> tuple[Engine, float]:
+        started = time.perf_counter()
+        engine = await asyncio.to_thread(train_engine, kb, self.settings.knowledge_engine,
+                                         self.settings.semantic_model)
+        return engine, round(time.perf_counter() - started, 3)
+
+    async def _install(self, kb: KnowledgeBase, trained: tuple[Engine, float]) -> None:
+        async with self._swap_lock:
+            self.engine, self.train_seconds = trained
+            self.kb, self.version, self.trained_at = kb, kb_version(kb), time.time()
+        log.info("knowledge ready", extra={"entries": len(kb.entries), "version": self.version,
+                                           "engine": self.engine.name, "train_seconds": self.train_seconds})
+
+    async def _publish(self, kb: KnowledgeBase, version: str) -> None:
+        try:
+            trained = await self._train(kb)
+        except Exception as exc:  # a bad upload never replaces the serving version
+            self.last_error = f"training failed: {type(exc).__name__}: {exc}"[:500]
+            log.warning("knowledge upload not swapped in", extra={"version": version, "error": self.last_error})
+            if self.pending == version:
+                self.pending = None
+            return
+        if self.redis is not None:
+            blob = await asyncio.to_thread(dump, kb)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.set(self.version_key(version), blob)
+                pipe.set(self.current_key, version)
+                await pipe.execute()
+            await self.redis.publish(self.channel, version)
+        await self._install(kb, trained)
+        self.last_error = None
+        if self.pending == version:
+            self.pending = None
+
+    async def _watch(self) -> None:
+        """Follow versions published by other instances (pub/sub, with a slow poll)."""
+        assert self.redis is not None
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                await self._catch_up()
+                while True:
+                    await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_SECONDS)
+                    await self._catch_up()  # on an announcement, or every few seconds
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("knowledge watcher reconnecting", extra={"error": type(exc).__name__})
+                await asyncio.sleep(POLL_SECONDS)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def _catch_up(self) -> None:
+        assert self.redis is not None
+        current = await self.redis.get(self.current_key)
+        if not current or current.decode() in (self.version, self.pending):
+            return
+        version = current.decode()
+        blob = await self.redis.get(self.version_key(version))
+        if blob is None:
+            return
+        kb = await asyncio.to_thread(load, blob)
+        self.pending = version
+        try:
+            await self._install(kb, await self._train(kb))
+        finally:
+            if self.pending == version:
+                self.pending = None
