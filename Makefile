@@ -8,7 +8,7 @@ VENDOR := public/vendor/socket.io.min.js
 DATA   ?= ../shared/data/clinc150/train_val.json
 ENGINE ?= classical
 
-.PHONY: run test install bench kb-eval key clean
+.PHONY: run test install bench kb-eval kb-import key clean
 
 run: $(STAMP) $(VENDOR)
 	$(PY) -m uvicorn app:create_app --factory --host $${HOST:-0.0.0.0} --port $${PORT:-3000} \
@@ -36,6 +36,9 @@ bench: $(STAMP)
 
 kb-eval: $(STAMP)
 	$(PY) -m bench.kb_eval --data $(DATA) --engine $(ENGINE)
+
+kb-import: $(STAMP)
+	$(PY) -m services.knowledge.importer $(SRC)
 
 key: $(STAMP)
 	@$(PY) -m services.crypto
