@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
+TESTS  := $(VENV)/.installed-tests
 VENDOR := public/vendor/socket.io.min.js
 DATA   ?= ../shared/data/clinc150/train_val.json
 ENGINE ?= classical
@@ -11,31 +12,36 @@ ENGINE ?= classical
 .PHONY: run test install bench kb-eval kb-import key clean
 
 run: $(STAMP) $(VENDOR)
-	$(PY) -m uvicorn app:create_app --factory --host $${HOST:-0.0.0.0} --port $${PORT:-3000} \
-		--timeout-graceful-shutdown 5 --no-access-log
+	$(PY) -m app
 
-test: $(STAMP) $(VENDOR)
-	$(PY) -m pytest
+test: $(TESTS) $(VENDOR)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 install: $(STAMP) $(VENDOR)
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet -e .
 	touch $(STAMP)
+
+# Tests also cover the semantic tier: torch's CPU build first, so nothing pulls a CUDA one.
+$(TESTS): $(STAMP)
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[test,semantic]'
+	touch $(TESTS)
 
 $(VENDOR): package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p public/vendor
 	cp node_modules/socket.io-client/dist/socket.io.min.js $(VENDOR)
 
-bench: $(STAMP)
+bench: $(TESTS)
 	$(PY) -m bench.rest_load
 	$(PY) -m bench.providers
 
-kb-eval: $(STAMP)
-	$(PY) -m bench.kb_eval --data $(DATA) --engine $(ENGINE)
+kb-eval: $(TESTS)
+	HF_HUB_OFFLINE=1 $(PY) -m bench.kb_eval --data $(DATA) --engine $(ENGINE)
 
 kb-import: $(STAMP)
 	$(PY) -m services.knowledge.importer $(SRC)

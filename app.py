@@ -263,3 +263,16 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     return RequestContext(
         socketio.ASGIApp(sio, other_asgi_app=BodyLimit(split_traffic(api, static, json.dumps(spec).encode())))
     )
+
+
+def main() -> None:
+    """`python -m app`: serve on HOST:PORT from the settings (and .env)."""
+    import uvicorn
+
+    settings = load_settings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                timeout_graceful_shutdown=5, access_log=False)
+
+
+if __name__ == "__main__":
+    main()
