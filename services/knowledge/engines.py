@@ -7,8 +7,14 @@ from services.knowledge.model import Engine, KnowledgeBase
 
 def engine_class(name: str) -> type[Engine]:
     if name == "semantic":
-        from services.knowledge.semantic import SemanticEngine  # optional extra: torch
-
+        try:
+            from services.knowledge.semantic import SemanticEngine  # optional extra: torch
+            import sentence_transformers  # noqa: F401
+        except ImportError as exc:
+            raise RuntimeError(
+                "KNOWLEDGE_ENGINE=semantic needs the semantic extra: "
+                "pip install torch==2.13.0 && pip install '.[semantic]'"
+            ) from exc
         return SemanticEngine
     from services.knowledge.classical import ClassicalEngine
 
