@@ -168,3 +168,19 @@ async def test_blank_and_over_long_socket_messages_are_refused(connect):
     errors = await client.wait_for("error", 2)
     assert [e["code"] for e in errors] == ["INVALID_PAYLOAD", "INVALID_PAYLOAD"]
     assert client.received["message-received"] == []
+
+
+async def test_events_reach_sockets_on_another_instance_through_redis(server_factory):
+    first = await server_factory()
+    second = await server_factory(redis_key_prefix=first.settings.redis_key_prefix)
+    client = await Client().connect(first.url)
+    try:
+        sid = (await join(client))["sessionId"]
+        async with second.client() as api:  # the REST call lands on the other instance
+            res = await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": "How long does shipping take?"})
+            assert res.status_code == 200
+        received = await client.wait_for("message-received", 2)
+        assert [r["isBot"] for r in received] == [False, True]
+        assert received[1]["messageId"] == res.json()["messageId"]
+    finally:
+        await client.close()
