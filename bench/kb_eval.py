@@ -20,7 +20,7 @@ import time
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from services.knowledge.datasets import OOS_LABELS, load_dataset, knowledge_from_examples
+from services.knowledge.datasets import OOS_LABELS, knowledge_from_examples, load_dataset
 from services.knowledge.engines import train_engine
 
 OOS = "oos"

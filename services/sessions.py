@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from services.crypto import SealError, Sealer
+from services.crypto import Sealer, SealError
 from services.errors import SessionNotFound
 from services.store import SessionStore, now_ms
 

@@ -8,7 +8,6 @@ Bad input gets an `error {message, code}` event; the connection stays up.
 
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
 from collections.abc import Awaitable, Callable

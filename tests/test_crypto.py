@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.crypto import EncryptionKeyError, SealError, Sealer, load_sealer, new_key, parse_key
+from services.crypto import EncryptionKeyError, Sealer, SealError, load_sealer, new_key, parse_key
 
 
 def test_seal_and_open_round_trip():

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 
-
 async def test_a_generated_client_holds_a_whole_conversation(server, tmp_path):
     async with server.client() as api:
         (tmp_path / "openapi.json").write_text((await api.get("/api/v1/openapi.json")).text)

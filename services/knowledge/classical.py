@@ -31,14 +31,18 @@ class Features:
     """Word and character n-gram TF-IDF, side by side."""
 
     def __init__(self) -> None:
-        self.words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
+        self.words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True,
+                                     dtype=np.float32)
         self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
-                                     lowercase=True, min_df=1)
+                                     lowercase=True, min_df=1, dtype=np.float32)
 
     def fit(self, texts: list[str]) -> csr_matrix:
         if len(texts) >= SMALL:
             self.chars.set_params(min_df=2)
-        return hstack([self.words.fit_transform(texts), self.chars.fit_transform(texts)], dtype=np.float32).tocsr()
+        matrix = hstack([self.words.fit_transform(texts), self.chars.fit_transform(texts)], dtype=np.float32).tocsr()
+        for vectorizer in (self.words, self.chars):
+            vectorizer.stop_words_ = None  # every pruned n-gram: large, and only for introspection
+        return matrix
 
     def __call__(self, texts: list[str]) -> csr_matrix:
         return hstack([self.words.transform(texts), self.chars.transform(texts)], dtype=np.float32).tocsr()
@@ -46,6 +50,7 @@ class Features:
 
 def fit_svm(features: csr_matrix, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One-vs-rest linear SVMs; returns (classes, weights, intercepts) for fast scoring."""
+    features = features.astype(np.float64)  # liblinear's type: convert once, not per class
     with parallel_backend("threading", n_jobs=2):
         model = OneVsRestClassifier(LinearSVC(C=1.0), n_jobs=2).fit(features, labels)
     classes = model.classes_

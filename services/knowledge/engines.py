@@ -8,8 +8,9 @@ from services.knowledge.model import Engine, KnowledgeBase
 def engine_class(name: str) -> type[Engine]:
     if name == "semantic":
         try:
-            from services.knowledge.semantic import SemanticEngine  # optional extra: torch
             import sentence_transformers  # noqa: F401
+
+            from services.knowledge.semantic import SemanticEngine  # optional extra: torch
         except ImportError as exc:
             raise RuntimeError(
                 "KNOWLEDGE_ENGINE=semantic needs the semantic extra: "

@@ -25,7 +25,12 @@ from redis.asyncio import Redis
 from services.config import Settings
 from services.errors import DomainError
 from services.knowledge.engines import train_engine
-from services.knowledge.formats import KnowledgeFormatError, parse_faq_csv, parse_intents, parse_text
+from services.knowledge.formats import (
+    KnowledgeFormatError,
+    parse_faq_csv,
+    parse_intents,
+    parse_text,
+)
 from services.knowledge.model import Engine, Entry, KnowledgeBase, Match
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,13 @@ from google.genai import errors, types
 
 from services.config import Settings
 from services.responders.base import Delta, Prompt, Reply, Reset, Responder, ResponderError, Usage
-from services.responders.prompting import REPLY_SCHEMA, AnswerStream, parse_reply, system_prompt, user_turn
+from services.responders.prompting import (
+    REPLY_SCHEMA,
+    AnswerStream,
+    parse_reply,
+    system_prompt,
+    user_turn,
+)
 
 
 def as_responder_error(exc: Exception) -> ResponderError:

@@ -6,7 +6,6 @@ import sys
 
 import pytest
 
-from services.knowledge.datasets import knowledge_from_examples, load_dataset
 from services.knowledge.formats import load_knowledge
 from services.knowledge.semantic import DEFAULT_MODEL, SemanticEngine, model_location
 
