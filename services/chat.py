@@ -218,7 +218,7 @@ class ChatService:
             )
             if any(r.rule == "low_confidence" for r in reasons):
                 text = f"{UNSURE} {handoff}"
-            elif reasons:
+            elif reasons and not reply.needs_human:  # a responder asking for a person says so itself
                 text = f"{reply.text}\n\n{handoff}"
             else:
                 text = reply.text

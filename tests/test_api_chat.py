@@ -196,3 +196,19 @@ async def test_oversized_bodies_are_refused_with_413(api):
     res = await api.post("/api/v1/chat/session", content=b"{" + b" " * (2 << 20) + b"}",
                          headers={"content-type": "application/json"})
     assert_problem(res, 413, "PAYLOAD_TOO_LARGE")
+
+
+async def test_topics_marked_escalate_hand_over_in_their_own_words(api):
+    sid = await new_session(api)
+    body = (await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": "I will take legal action against you"})).json()
+    assert body["needsEscalation"] is True
+    assert [r["rule"] for r in body["escalation"]["reasons"]] == ["requested"]
+    assert body["response"].count("member of our team") <= 1 and "Legal matters" in body["response"]
+
+
+async def test_an_unexpected_failure_is_a_plain_500_problem_without_internals():
+    from handlers.problems import unexpected
+
+    response = await unexpected(None, RuntimeError("secret internals /etc/passwd"))
+    assert response.status_code == 500 and response.mimetype == "application/problem+json"
+    assert "secret" not in response.body and '"error"' in response.body

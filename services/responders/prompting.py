@@ -37,7 +37,8 @@ def system_prompt(settings: Settings) -> str:
         "Reply with JSON only, matching the schema: `answer` (text for the customer), "
         "`confidence` (0 to 1: how likely the answer is correct and supported by the knowledge), "
         "`needs_human` and `human_reason` (set when a person must take over: legal threats, "
-        "account closure, anything you cannot resolve), `sources` (ids of the knowledge entries used)."
+        "account closure, anything you cannot resolve; then tell the customer in `answer` that a "
+        "member of the team will take over), `sources` (ids of the knowledge entries used)."
     )
 
 
