@@ -77,13 +77,15 @@ class Reset:
 
 @dataclass(slots=True)
 class ResponderError(Exception):
-    """A responder could not answer. `retryable` says whether trying again may help."""
+    """A responder could not answer. `retryable` says whether trying again may help;
+    `misconfigured` that it will not work until its settings change (key, model)."""
 
     provider: str
     reason: str
     retryable: bool = True
     retry_after: float | None = None
     detail: str = field(default="")
+    misconfigured: bool = False
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.reason}" + (f" ({self.detail})" if self.detail else "")

@@ -41,5 +41,9 @@ class CircuitBreaker:
         elif self.state == HALF_OPEN or self.consecutive_failures >= self.threshold:
             self._open(OPEN)
 
+    def release(self) -> None:
+        """An attempt ended with neither success nor failure (cancelled): free the probe."""
+        self.probing = False
+
     def _open(self, state: str) -> None:
         self.state, self.opened_at = state, self.clock()

@@ -131,10 +131,12 @@ class ResponderChain(Responder):
                 link.attempts += 1
                 streamed = False
                 started = time.perf_counter()
+                settled = False
                 try:
                     async for event in self._attempt(link.responder, prompt, min(self.policy.attempt_timeout, remaining)):
                         if isinstance(event, Reply):
                             self._succeeded(link, event, started)
+                            settled = True
                             yield event
                             return
                         if isinstance(event, Delta):
@@ -142,6 +144,7 @@ class ResponderChain(Responder):
                         yield event
                     raise ResponderError(link.name, "stream ended without a reply", retryable=False)
                 except ResponderError as exc:
+                    settled = True
                     self._failed(link, exc)
                     reasons.append(f"{link.name}: {exc.reason}")
                     if streamed:
@@ -150,13 +153,15 @@ class ResponderChain(Responder):
                         break
                     if exc.reason in TIMEOUTS and index + 1 < len(self.links):
                         break  # the customer already waited a whole attempt: move on
-
                     if attempt == self.policy.max_retries:
                         break
                     wait = self._backoff(attempt, exc.retry_after)
                     if wait is None or loop.time() + wait >= deadline:
                         break  # waiting would cost the customer more than the next provider
                     await asyncio.sleep(wait)
+                finally:
+                    if not settled:  # cancelled mid-attempt: a half-open probe must not stay taken
+                        link.breaker.release()
             if index + 1 < len(self.links):
                 log.warning("switching responder", extra={"from": link.name, "to": self.links[index + 1].name,
                                                           "reason": reasons[-1] if reasons else None})
@@ -213,7 +218,7 @@ class ResponderChain(Responder):
         link.failures += 1
         link.last_error = exc.reason + (f" ({exc.detail})" if exc.detail else "")
         link.last_error_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        link.breaker.failure(misconfigured=not exc.retryable and exc.reason.startswith(("not authorised", "request refused")))
+        link.breaker.failure(misconfigured=exc.misconfigured)
         log.warning("responder failed", extra={
             "provider": link.name, "reason": exc.reason, "retryable": exc.retryable,
             "breaker": link.breaker.state,

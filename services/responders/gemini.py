@@ -35,9 +35,9 @@ def as_responder_error(exc: Exception) -> ResponderError:
                 after = None
             return ResponderError(name, "rate limited (429)", retry_after=after)
         if code in (401, 403):
-            return ResponderError(name, f"not authorised ({code})", retryable=False)
+            return ResponderError(name, f"not authorised ({code})", retryable=False, misconfigured=True)
         if code in (400, 404):
-            return ResponderError(name, f"request refused ({code})", retryable=False)
+            return ResponderError(name, f"request refused ({code})", retryable=False, misconfigured=True)
         return ResponderError(name, f"server error ({code})")
     kind = type(exc).__name__
     if "Timeout" in kind:

@@ -43,9 +43,9 @@ def as_responder_error(exc: Exception) -> ResponderError:
         if status == 429:
             return ResponderError(name, "rate limited (429)", retry_after=retry_after(exc))
         if status in (401, 403):
-            return ResponderError(name, f"not authorised ({status})", retryable=False)
+            return ResponderError(name, f"not authorised ({status})", retryable=False, misconfigured=True)
         if status in (400, 404, 422):
-            return ResponderError(name, f"request refused ({status})", retryable=False)
+            return ResponderError(name, f"request refused ({status})", retryable=False, misconfigured=True)
         return ResponderError(name, f"server error ({status})", retry_after=retry_after(exc))
     if isinstance(exc, openai.APIResponseValidationError | ValueError):
         return ResponderError(name, "malformed response", retryable=False, detail=type(exc).__name__)
