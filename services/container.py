@@ -19,6 +19,8 @@ from services.escalation import EscalationPolicy
 from services.knowledge.service import KnowledgeService
 from services.metrics import Metrics
 from services.notifier import Notifier
+from services.knowledge.formats import KnowledgeFormatError
+from services.responders.chain import ResponderChain
 from services.responders.factory import build_responders
 from services.responders.local import LocalResponder
 from services.sessions import SessionManager
@@ -67,7 +69,7 @@ class Container:
         self.store: SessionStore | None = None
         self.knowledge: KnowledgeService | None = None
         self.chat: ChatService | None = None
-        self.responder = None
+        self.responder: ResponderChain | None = None
 
     async def start(self, notifier: Notifier | None = None) -> None:
         s = self.settings
@@ -85,7 +87,12 @@ class Container:
             RedisSessionStore(self.redis, s.redis_key_prefix) if self.redis else MemorySessionStore()
         )
         self.knowledge = KnowledgeService(s, redis=self.redis, key_prefix=s.redis_key_prefix)
-        await self.knowledge.start()
+        try:
+            await self.knowledge.start()
+        except KnowledgeFormatError as exc:
+            raise StartupError(f"KNOWLEDGE_BASE_PATH: {exc}") from exc
+        except RuntimeError as exc:  # e.g. the semantic engine without its extra installed
+            raise StartupError(f"KNOWLEDGE_ENGINE: {exc}") from exc
         self.responder = build_responders(s, LocalResponder(self.knowledge))
         self.chat = ChatService(
             sessions=SessionManager(self.store, sealer, ttl_ms=s.session_timeout),

@@ -53,3 +53,13 @@ async def test_logs_are_json_with_request_ids_and_no_message_text(server_factory
     assert answered and answered[0]["request_id"] == "req-42"
     assert answered[0]["session_id"].startswith(sid[:8]) and answered[0]["provider"]
     assert any(line["event"] == "request" and line["status"] == 200 for line in lines)
+
+
+async def test_a_bad_knowledge_base_stops_start_up_naming_the_setting(tmp_path):
+    bad = tmp_path / "kb.yaml"
+    bad.write_text("intents: [\n")
+    container = Container(make_settings(knowledge_base_path=bad))
+    with pytest.raises(StartupError, match="KNOWLEDGE_BASE_PATH") as err:
+        await container.start()
+    assert str(bad) in str(err.value)
+    await container.aclose()
