@@ -116,10 +116,11 @@ class KnowledgeService:
             self._watcher = asyncio.create_task(self._watch(), name="knowledge-watcher")
 
     async def aclose(self) -> None:
-        for task in [*self._tasks, *([self._watcher] if self._watcher else [])]:
+        tasks = [*self._tasks, *([self._watcher] if self._watcher else [])]
+        for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:  # bounded: shutting down must never hang on a background task
+            await asyncio.wait(tasks, timeout=5)
 
     # -- reading -----------------------------------------------------------------------
     async def match(self, text: str, k: int | None = None) -> Match:
@@ -262,7 +263,7 @@ class KnowledgeService:
                 await asyncio.sleep(POLL_SECONDS)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await asyncio.wait_for(pubsub.aclose(), 2)
 
     async def _catch_up(self) -> None:
         assert self.redis is not None
