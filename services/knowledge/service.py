@@ -85,6 +85,7 @@ class KnowledgeService:
         self._swap_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
         self._watcher: asyncio.Task | None = None
+        self._closing = False
 
     # -- keys ------------------------------------------------------------------------
     @property
@@ -116,6 +117,7 @@ class KnowledgeService:
             self._watcher = asyncio.create_task(self._watch(), name="knowledge-watcher")
 
     async def aclose(self) -> None:
+        self._closing = True  # a client library that swallows the cancellation still stops
         tasks = [*self._tasks, *([self._watcher] if self._watcher else [])]
         for task in tasks:
             task.cancel()
@@ -248,17 +250,19 @@ class KnowledgeService:
     async def _watch(self) -> None:
         """Follow versions published by other instances (pub/sub, with a slow poll)."""
         assert self.redis is not None
-        while True:
+        while not self._closing:
             pubsub = self.redis.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
                 await self._catch_up()
-                while True:
+                while not self._closing:
                     await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_SECONDS)
                     await self._catch_up()  # on an announcement, or every few seconds
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self._closing:
+                    return
                 log.warning("knowledge watcher reconnecting", extra={"error": type(exc).__name__})
                 await asyncio.sleep(POLL_SECONDS)
             finally:
