@@ -41,6 +41,10 @@ class InvalidKnowledge(DomainError):
     status, code, title = 400, "INVALID_KNOWLEDGE", "Invalid knowledge base"
 
 
+class KnowledgeConflict(DomainError):
+    status, code, title = 409, "KNOWLEDGE_CONFLICT", "The change would leave the knowledge base unusable"
+
+
 class EntryNotFound(DomainError):
     status, code, title = 404, "ENTRY_NOT_FOUND", "Knowledge entry not found"
 
@@ -182,13 +186,20 @@ class KnowledgeService:
             url=data.get("url"),
         )
         entries = tuple(e for e in kb.entries if e.id != entry.id) + (entry,)
-        return await self.replace(KnowledgeBase(entries, kb.name))
+        return await self._change(KnowledgeBase(entries, kb.name))
 
     async def delete_entry(self, entry_id: str) -> dict[str, Any]:
         kb = self._require_kb()
         if kb.get(entry_id) is None:
             raise EntryNotFound(f"no entry {entry_id!r}")
-        return await self.replace(KnowledgeBase(tuple(e for e in kb.entries if e.id != entry_id), kb.name))
+        return await self._change(KnowledgeBase(tuple(e for e in kb.entries if e.id != entry_id), kb.name))
+
+    async def _change(self, kb: KnowledgeBase) -> dict[str, Any]:
+        """One entry added or removed: refused with 409 if the result could not serve."""
+        try:
+            return await self.replace(kb)
+        except InvalidKnowledge as exc:
+            raise KnowledgeConflict(exc.detail) from None
 
     async def replace(self, kb: KnowledgeBase) -> dict[str, Any]:
         """Check now, train in the background, then swap here and announce to the others."""

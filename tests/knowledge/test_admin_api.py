@@ -159,3 +159,12 @@ async def test_the_import_command(server_factory, tmp_path):
         assert done.returncode == 0, done.stderr
         status = await wait_version(api, old, timeout=20)
         assert status["stats"]["faqs"] == 2
+
+
+async def test_a_change_that_would_leave_too_little_to_serve_is_a_409(admin):
+    _, api = admin
+    old = (await api.get("/api/v1/knowledge", headers=KEY)).json()["version"]
+    assert (await api.put("/api/v1/knowledge", json=NEW_KB, headers=KEY)).status_code == 202
+    await wait_version(api, old)
+    res = await api.delete("/api/v1/knowledge/entries/hours", headers=KEY)
+    assert res.status_code == 409 and res.json()["code"] == "KNOWLEDGE_CONFLICT"
