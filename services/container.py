@@ -16,10 +16,10 @@ from services.chat import ChatService
 from services.config import Settings
 from services.crypto import EncryptionKeyError, load_sealer
 from services.escalation import EscalationPolicy
+from services.knowledge.formats import KnowledgeFormatError
 from services.knowledge.service import KnowledgeService
 from services.metrics import Metrics
 from services.notifier import Notifier
-from services.knowledge.formats import KnowledgeFormatError
 from services.responders.chain import ResponderChain
 from services.responders.factory import build_responders
 from services.responders.local import LocalResponder

@@ -41,3 +41,15 @@ class Unauthorized(DomainError):
 
 class StorageUnavailable(DomainError):
     status, code, title = 503, "STORAGE_UNAVAILABLE", "Session storage unavailable"
+
+
+class InvalidKnowledge(DomainError):
+    status, code, title = 400, "INVALID_KNOWLEDGE", "Invalid knowledge base"
+
+
+class KnowledgeConflict(DomainError):
+    status, code, title = 409, "KNOWLEDGE_CONFLICT", "The change would leave the knowledge base unusable"
+
+
+class EntryNotFound(DomainError):
+    status, code, title = 404, "ENTRY_NOT_FOUND", "Knowledge entry not found"

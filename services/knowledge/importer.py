@@ -18,10 +18,11 @@ import sys
 
 from services.config import load_settings
 from services.container import connect_redis
+from services.errors import InvalidKnowledge
 from services.knowledge.datasets import knowledge_from_examples, load_dataset
 from services.knowledge.formats import KnowledgeFormatError, load_knowledge
 from services.knowledge.model import KnowledgeBase
-from services.knowledge.service import InvalidKnowledge, KnowledgeService
+from services.knowledge.service import KnowledgeService
 
 
 def read(path: str, dataset: bool) -> KnowledgeBase:

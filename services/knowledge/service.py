@@ -23,7 +23,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from services.config import Settings
-from services.errors import DomainError
+from services.errors import EntryNotFound, InvalidKnowledge, KnowledgeConflict
 from services.knowledge.engines import train_engine
 from services.knowledge.formats import (
     KnowledgeFormatError,
@@ -35,18 +35,6 @@ from services.knowledge.model import Engine, Entry, KnowledgeBase, Match
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0
-
-
-class InvalidKnowledge(DomainError):
-    status, code, title = 400, "INVALID_KNOWLEDGE", "Invalid knowledge base"
-
-
-class KnowledgeConflict(DomainError):
-    status, code, title = 409, "KNOWLEDGE_CONFLICT", "The change would leave the knowledge base unusable"
-
-
-class EntryNotFound(DomainError):
-    status, code, title = 404, "ENTRY_NOT_FOUND", "Knowledge entry not found"
 
 
 def kb_version(kb: KnowledgeBase) -> str:
@@ -64,6 +52,19 @@ def load(blob: bytes) -> KnowledgeBase:
         Entry(**{**e, "questions": tuple(e["questions"]), "tags": tuple(e["tags"])}) for e in data["entries"]
     )
     return KnowledgeBase(entries, name=data["name"])
+
+
+def parse_upload(body: Any, content_type: str, fmt: str | None) -> KnowledgeBase:
+    """An uploaded knowledge base; InvalidKnowledge (400) names the line and problem."""
+    try:
+        if isinstance(body, dict):
+            return parse_intents(body, "upload")
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        if "csv" in content_type or fmt == "faq":
+            return parse_faq_csv(text, "upload.csv")
+        return parse_text(text, "upload.yaml", "yaml")
+    except (KnowledgeFormatError, UnicodeDecodeError) as exc:
+        raise InvalidKnowledge(str(exc)) from None
 
 
 def entry_view(entry: Entry, score: float | None = None) -> dict[str, Any]:
@@ -86,7 +87,6 @@ class KnowledgeService:
         self.train_seconds: float | None = None
         self.pending: str | None = None
         self.last_error: str | None = None
-        self._swap_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
         self._watcher: asyncio.Task | None = None
         self._closing = False
@@ -163,18 +163,8 @@ class KnowledgeService:
 
     # -- changing ------------------------------------------------------------------------
     async def replace_upload(self, body: Any, *, content_type: str, fmt: str | None = None) -> dict[str, Any]:
-        """Parse an upload (intents JSON/YAML or FAQ CSV) and start swapping it in."""
-        try:
-            if isinstance(body, dict):
-                kb = parse_intents(body, "upload")
-            elif "csv" in content_type or fmt == "faq":
-                kb = parse_faq_csv(body.decode() if isinstance(body, bytes) else str(body), "upload.csv")
-            else:
-                text = body.decode() if isinstance(body, bytes) else str(body)
-                kb = parse_text(text, "upload.yaml", "yaml")
-        except (KnowledgeFormatError, UnicodeDecodeError) as exc:
-            raise InvalidKnowledge(str(exc)) from None
-        return await self.replace(kb)
+        """Parse an upload (intents JSON/YAML or FAQ CSV) off the event loop, then swap it in."""
+        return await self.replace(await asyncio.to_thread(parse_upload, body, content_type, fmt))
 
     async def add_entry(self, data: dict[str, Any]) -> dict[str, Any]:
         kb = self._require_kb()
@@ -206,7 +196,7 @@ class KnowledgeService:
         answerable = {e.id for e in kb.entries if e.questions and "out_of_scope" not in e.tags}
         if len({e.id for e in kb.entries if e.questions}) < 2 or not answerable:
             raise InvalidKnowledge("a knowledge base needs at least two entries with example questions")
-        version = kb_version(kb)
+        version = await asyncio.to_thread(kb_version, kb)
         self.pending = version
         task = asyncio.create_task(self._publish(kb, version), name=f"knowledge-{version}")
         self._tasks.add(task)
@@ -224,16 +214,19 @@ class KnowledgeService:
             raise RuntimeError("knowledge engine not started")
         return self.kb
 
-    async def _train(self, kb: KnowledgeBase) -> tuple[Engine, float]:
-        started = time.perf_counter()
-        engine = await asyncio.to_thread(train_engine, kb, self.settings.knowledge_engine,
-                                         self.settings.semantic_model)
-        return engine, round(time.perf_counter() - started, 3)
+    async def _train(self, kb: KnowledgeBase) -> tuple[Engine, float, str]:
+        """Engine, training seconds and version, all computed in a worker thread."""
+        def work() -> tuple[Engine, float, str]:
+            started = time.perf_counter()
+            engine = train_engine(kb, self.settings.knowledge_engine, self.settings.semantic_model)
+            return engine, round(time.perf_counter() - started, 3), kb_version(kb)
 
-    async def _install(self, kb: KnowledgeBase, trained: tuple[Engine, float]) -> None:
-        async with self._swap_lock:
-            self.engine, self.train_seconds = trained
-            self.kb, self.version, self.trained_at = kb, kb_version(kb), time.time()
+        return await asyncio.to_thread(work)
+
+    async def _install(self, kb: KnowledgeBase, trained: tuple[Engine, float, str]) -> None:
+        # no await between these: requests see the old engine or the new one, never a mix
+        self.engine, self.train_seconds, self.version = trained
+        self.kb, self.trained_at = kb, time.time()
         log.info("knowledge ready", extra={"entries": len(kb.entries), "version": self.version,
                                            "engine": self.engine.name, "train_seconds": self.train_seconds})
 
