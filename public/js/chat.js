@@ -1,241 +1,571 @@
-// The chat page: one Socket.IO connection, one session kept in localStorage.
-// Server text is always rendered with textContent, never as HTML.
+// The chat page: one Socket.IO connection, one conversation remembered in localStorage.
+// Everything the server sends is rendered with textContent, never parsed as HTML.
 (function () {
   "use strict";
+
+  const KEYS = { user: "supportbot.userId", session: "supportbot.sessionId" };
+  const SESSION_ID = /^[A-Za-z0-9_-]{16,128}$/; // the spec's SessionIdValue
+  const REPLY_TIMEOUT_MS = 60000; // Send comes back even if a reply never arrives
+  const HEALTH_EVERY_MS = 30000;
+  const MAX_ALERTS = 3;
 
   const $ = (id) => document.getElementById(id);
   const els = {
     messages: $("messages"), form: $("composer"), input: $("message"), send: $("send"),
-    counter: $("counter"), typing: $("typing"), escalation: $("escalation"),
-    alert: $("alert"), alertText: $("alert-text"), alertClose: $("alert-close"),
-    connection: $("connection"), providers: $("providers"), newChat: $("new-chat"),
+    counter: $("counter"), hint: $("hint"), typing: $("typing"), escalation: $("escalation"),
+    alerts: $("alerts"), announcer: $("announcer"), connection: $("connection"),
+    providers: $("providers"), providersSummary: $("providers-summary"),
+    statusDetails: $("status-details"), newChat: $("new-chat"),
   };
-  const MAX = Number(els.input.getAttribute("maxlength")) || 4000;
+  const coarsePointer = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
+
+  // --- storage (tolerates browsers where localStorage is disabled) ----------------
+  const memory = new Map();
   const store = {
-    get userId() {
-      let id = localStorage.getItem("supportbot.userId");
-      if (!id) {
-        id = "web-" + Math.random().toString(36).slice(2, 12);
-        localStorage.setItem("supportbot.userId", id);
-      }
-      return id;
+    get(key) {
+      try { return localStorage.getItem(key); } catch (err) { return memory.get(key) || null; }
     },
-    get sessionId() { return localStorage.getItem("supportbot.sessionId"); },
-    set sessionId(id) {
-      if (id) localStorage.setItem("supportbot.sessionId", id);
-      else localStorage.removeItem("supportbot.sessionId");
+    set(key, value) {
+      if (value) memory.set(key, value); else memory.delete(key);
+      try {
+        if (value) localStorage.setItem(key, value); else localStorage.removeItem(key);
+      } catch (err) { /* memory only */ }
     },
   };
 
-  let sessionId = null;
-  let pending = 0;
-  const bubbles = new Map(); // messageId -> bubble element of a bot reply
+  function randomId() {
+    const bytes = new Uint8Array(12);
+    window.crypto.getRandomValues(bytes);
+    return "web-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
 
-  // --- rendering ----------------------------------------------------------------
+  function userId() {
+    let id = store.get(KEYS.user);
+    if (!id || id.length > 128) {
+      id = randomId();
+      store.set(KEYS.user, id);
+    }
+    return id;
+  }
+
+  function savedSessionId() {
+    const id = store.get(KEYS.session);
+    return id && SESSION_ID.test(id) ? id : null;
+  }
+
+  // --- state -------------------------------------------------------------------------
+  const state = {
+    sessionId: null,
+    joining: null,        // {withSession} while a join-chat awaits its answer
+    pending: null,        // {text, li, timer} while a sent message awaits its reply
+    connected: false,
+    max: Number(els.input.getAttribute("maxlength")) || 4000,
+    nearLimitAnnounced: false,
+    escalation: null,     // the notice's reasons line while it shows
+  };
+  const byId = new Map(); // messageId -> <li>
+
+  // --- small DOM helpers ---------------------------------------------------------------
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function nearBottom() {
+    const m = els.messages;
+    return m.scrollHeight - m.scrollTop - m.clientHeight < 80;
+  }
+
   function scrollDown() { els.messages.scrollTop = els.messages.scrollHeight; }
 
-  function addBubble(role, text) {
-    const li = document.createElement("li");
-    li.className = "msg msg--" + role;
-    const body = document.createElement("span");
-    body.className = "msg__text";
-    body.textContent = text;
-    li.appendChild(body);
-    const who = document.createElement("span");
-    who.className = "visually-hidden";
-    who.textContent = role === "user" ? "You said: " : role === "assistant" ? "Assistant said: " : "";
-    li.insertBefore(who, body);
+  // Keep the latest message in view when the list shrinks (keyboard, notices) unless the
+  // reader has scrolled up to read something older.
+  let following = true;
+  els.messages.addEventListener("scroll", () => { following = nearBottom(); }, { passive: true });
+  if (window.ResizeObserver) {
+    new ResizeObserver(() => { if (following) scrollDown(); }).observe(els.messages);
+  }
+
+  function announce(text) {
+    const line = el("p", null, text);
+    els.announcer.appendChild(line);
+    while (els.announcer.childElementCount > 3) els.announcer.firstElementChild.remove();
+  }
+
+  // --- messages ----------------------------------------------------------------------------
+  const WHO = { user: "You said: ", assistant: "Assistant said: ", system: "" };
+
+  function addMessage(role, text, id) {
+    const stick = role === "user" || nearBottom();
+    const li = el("li", "msg msg--" + (WHO[role] === undefined ? "system" : role));
+    if (WHO[role]) li.appendChild(el("span", "visually-hidden", WHO[role]));
+    li.appendChild(el("span", "msg__text", text || ""));
+    if (id) {
+      li.dataset.id = id;
+      byId.set(id, li);
+    }
     els.messages.appendChild(li);
-    scrollDown();
+    if (stick) scrollDown();
     return li;
   }
 
-  function describe(li, reply) {
-    li.querySelectorAll(".msg__meta, .msg__sources").forEach((n) => n.remove());
-    if (reply.provider) {
-      const meta = document.createElement("span");
-      meta.className = "msg__meta";
-      const pct = Math.round((reply.confidence || 0) * 100);
-      meta.textContent = "answered by " + reply.provider + " · confidence " + pct + "%";
-      li.appendChild(meta);
-    }
-    const sources = Array.isArray(reply.sources) ? reply.sources : [];
-    if (sources.length) {
-      const list = document.createElement("ul");
-      list.className = "msg__sources";
-      list.setAttribute("aria-label", "Sources");
-      for (const source of sources) {
-        const item = document.createElement("li");
-        if (source.url && /^https?:\/\//.test(source.url)) {
-          const link = document.createElement("a");
-          link.href = source.url;
-          link.target = "_blank";
-          link.rel = "noopener noreferrer";
-          link.textContent = source.title || source.id;
-          item.appendChild(link);
-        } else {
-          item.textContent = source.title || source.id;
-        }
-        list.appendChild(item);
-      }
-      li.appendChild(list);
+  function textOf(li) { return li.querySelector(".msg__text"); }
+
+  function percent(value) {
+    const n = Number(value);
+    return Number.isFinite(n) ? Math.round(Math.min(1, Math.max(0, n)) * 100) : null;
+  }
+
+  function safeUrl(url) {
+    if (typeof url !== "string") return null;
+    try {
+      const parsed = new URL(url, window.location.href);
+      return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
+    } catch (err) {
+      return null;
     }
   }
 
-  function showBot(reply) {
-    const li = bubbles.get(reply.messageId) || addBubble("assistant", "");
-    li.querySelector(".msg__text").textContent = reply.message;
-    describe(li, reply);
-    bubbles.delete(reply.messageId);
-    if (reply.needsEscalation) els.escalation.hidden = false;
-    scrollDown();
+  /** The caption ("answered by local · confidence 97%") and the sources of a bot reply. */
+  function describe(li, reply) {
+    li.querySelectorAll(".msg__meta, .msg__sources").forEach((node) => node.remove());
+    const parts = [];
+    if (reply.provider) parts.push("answered by " + reply.provider);
+    const pct = percent(reply.confidence);
+    if (pct !== null) parts.push("confidence " + pct + "%");
+    if (parts.length) li.appendChild(el("span", "msg__meta", parts.join(" · ")));
+
+    const sources = Array.isArray(reply.sources) ? reply.sources : [];
+    const list = el("ul", "msg__sources");
+    list.setAttribute("aria-label", "Sources");
+    for (const source of sources) {
+      if (!source || typeof source !== "object") continue;
+      const title = source.title || source.id;
+      if (!title) continue;
+      const item = el("li");
+      const href = safeUrl(source.url);
+      if (href) {
+        const link = el("a", null, title);
+        link.href = href;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer";
+        item.appendChild(link);
+      } else {
+        item.textContent = String(title);
+      }
+      list.appendChild(item);
+    }
+    if (list.childElementCount) li.appendChild(list);
+  }
+
+  function clearTranscript() {
+    els.messages.replaceChildren();
+    byId.clear();
   }
 
   function showHistory(history) {
-    els.messages.replaceChildren();
-    for (const entry of history || []) {
-      if (entry.role === "user") {
-        addBubble("user", entry.content);
-      } else if (entry.role === "assistant") {
-        const li = addBubble("assistant", entry.content);
-        describe(li, entry);
-      }
+    clearTranscript();
+    for (const entry of Array.isArray(history) ? history : []) {
+      if (!entry || typeof entry.content !== "string") continue;
+      const li = addMessage(entry.role, entry.content, entry.id);
+      if (entry.role === "assistant") describe(li, entry);
     }
+    scrollDown();
+  }
+
+  function lastEscalationReasons(history) {
+    for (const entry of (Array.isArray(history) ? history : []).slice().reverse()) {
+      if (entry && Array.isArray(entry.escalation)) return entry.escalation;
+    }
+    return [];
+  }
+
+  // --- notices -------------------------------------------------------------------------------
+  const RULE_TEXT = {
+    low_confidence: "the assistant was not sure of its answer",
+    technical_error: "a technical problem",
+    requested: "it needs a person",
+  };
+
+  /** "Why: you mentioned “urgent” and “manager”; it needs a person." (or "" without reasons) */
+  function reasonsText(reasons) {
+    const words = [];
+    const phrases = [];
+    for (const reason of Array.isArray(reasons) ? reasons : []) {
+      const rule = reason && typeof reason.rule === "string" ? reason.rule : null;
+      if (rule === "keyword" && reason.detail) words.push("“" + reason.detail + "”");
+      else if (rule) phrases.push(RULE_TEXT[rule] || rule.replace(/_/g, " "));
+    }
+    const unique = [...new Set(words)];
+    if (unique.length) {
+      const last = unique.pop();
+      phrases.unshift("you mentioned " + (unique.length ? unique.join(", ") + " and " : "") + last);
+    }
+    const all = [...new Set(phrases)];
+    return all.length ? "Why: " + all.join("; ") + "." : "";
+  }
+
+  /** Idempotent: the same notice is not re-announced; a later event may add the reasons. */
+  function showEscalation(reasons) {
+    const why = reasonsText(reasons);
+    if (state.escalation !== null && (state.escalation === why || !why)) return;
+    state.escalation = why;
+    const head = el("strong", null, "A member of our team will take over this conversation.");
+    const body = el("p", "notice__more", "We have passed it on; a person will reply here as soon as possible.");
+    els.escalation.replaceChildren(head, body);
+    if (why) els.escalation.appendChild(el("p", null, why));
+  }
+
+  function hideEscalation() {
+    state.escalation = null;
+    els.escalation.replaceChildren();
   }
 
   function alertUser(text) {
-    els.alertText.textContent = text;
-    els.alert.hidden = false;
+    const message = String(text || "Something went wrong.");
+    for (const existing of els.alerts.querySelectorAll(".alert")) {
+      if (existing.dataset.text === message) existing.remove();
+    }
+    const box = el("div", "alert");
+    box.setAttribute("role", "alert");
+    box.dataset.text = message;
+    box.appendChild(el("p", null, message));
+    const close = el("button", "alert__close", "×");
+    close.type = "button";
+    close.setAttribute("aria-label", "Dismiss this message");
+    close.addEventListener("click", () => dismiss(box));
+    box.addEventListener("keydown", (event) => { if (event.key === "Escape") dismiss(box); });
+    box.appendChild(close);
+    els.alerts.appendChild(box);
+    while (els.alerts.childElementCount > MAX_ALERTS) els.alerts.firstElementChild.remove();
   }
 
-  function setConnection(state, label) {
-    els.connection.dataset.state = state;
+  function dismiss(box) {
+    box.remove();
+    els.input.focus();
+  }
+
+  function setTyping(on) {
+    if (!on) { els.typing.replaceChildren(); return; }
+    if (els.typing.childElementCount) return;
+    const dots = el("span", "dots");
+    dots.setAttribute("aria-hidden", "true");
+    els.typing.replaceChildren(dots, document.createTextNode("Assistant is typing…"));
+  }
+
+  function setConnection(stateName, label) {
+    els.connection.dataset.state = stateName;
     els.connection.textContent = label;
   }
 
+  // --- composer ---------------------------------------------------------------------------------
   function updateComposer() {
     const length = els.input.value.length;
-    els.counter.textContent = length + " / " + MAX;
-    els.send.disabled = !sessionId || !els.input.value.trim() || length > MAX;
+    const near = length >= state.max * 0.9;
+    els.counter.replaceChildren(
+      document.createTextNode(length + " / " + state.max),
+      el("span", "visually-hidden", " characters"),
+    );
+    els.counter.classList.toggle("counter--near", near);
+    if (near && !state.nearLimitAnnounced) announce((state.max - length) + " characters left.");
+    state.nearLimitAnnounced = near;
+
+    const ready = state.connected && state.sessionId && !state.joining;
+    els.send.disabled = !ready || Boolean(state.pending) || !els.input.value.trim() || length > state.max;
+    els.hint.textContent = state.pending ? "Waiting for the reply…"
+      : !ready ? "Connecting to support…"
+      : coarsePointer ? "" : "Enter to send, Shift+Enter for a new line";
   }
 
-  // --- socket -------------------------------------------------------------------
-  const socket = io({ transports: ["websocket", "polling"] });
+  function autosize() {
+    els.input.style.height = "auto";
+    els.input.style.height = Math.min(els.input.scrollHeight + 2, 160) + "px";
+  }
+
+  function settle() {
+    if (!state.pending) return;
+    clearTimeout(state.pending.timer);
+    state.pending = null;
+    updateComposer();
+  }
+
+  /** The message in flight was refused: mark it and give its text back. */
+  function failPending(note) {
+    const pending = state.pending;
+    if (!pending) return;
+    settle();
+    pending.li.classList.add("msg--failed");
+    pending.li.appendChild(el("span", "msg__meta", note || "Not sent"));
+    if (!els.input.value.trim()) {
+      els.input.value = pending.text;
+      autosize();
+      updateComposer();
+    }
+  }
+
+  // --- socket -----------------------------------------------------------------------------------
+  if (typeof window.io !== "function") {
+    setConnection("disconnected", "Offline");
+    alertUser("The chat client did not load. Please reload the page; if this persists, "
+      + "the site needs its browser dependencies installed (make install).");
+    updateComposer();
+    return;
+  }
+
+  // WebSocket first (no sticky sessions needed behind several workers), polling if it fails.
+  const socket = window.io({ transports: ["websocket", "polling"], tryAllTransports: true });
 
   function join() {
-    const payload = { userId: store.userId };
-    if (store.sessionId) payload.sessionId = store.sessionId;
+    const sessionId = savedSessionId();
+    const payload = { userId: userId() };
+    if (sessionId) payload.sessionId = sessionId;
+    state.joining = { withSession: Boolean(sessionId) };
+    updateComposer();
     socket.emit("join-chat", payload);
   }
 
-  socket.on("connect", () => { setConnection("connected", "Connected"); join(); });
-  socket.on("disconnect", () => setConnection("disconnected", "Disconnected"));
-  socket.io.on("reconnect_attempt", () => setConnection("reconnecting", "Reconnecting…"));
+  function forgetSession() {
+    store.set(KEYS.session, null);
+    state.sessionId = null;
+  }
 
-  socket.on("chat-joined", (data) => {
-    sessionId = data.sessionId;
-    store.sessionId = sessionId;
-    showHistory(data.history);
-    els.escalation.hidden = data.status !== "escalated";
-    if (!data.history || !data.history.length) {
-      addBubble("system", "Hi! Ask me anything about orders, shipping, returns or your account.");
-    }
-    updateComposer();
-    els.input.focus();
+  socket.on("connect", () => {
+    state.connected = true;
+    setConnection("connected", "Connected");
+    join();
+    refreshStatus();
   });
 
-  socket.on("typing", (data) => { if (data.sessionId === sessionId) els.typing.hidden = !data.isTyping; });
+  socket.on("disconnect", () => {
+    state.connected = false;
+    state.joining = null;
+    setTyping(false);
+    settle();
+    if (socket.active) setConnection("reconnecting", "Reconnecting…");
+    else setConnection("disconnected", "Disconnected");
+    updateComposer();
+  });
+
+  socket.on("connect_error", () => {
+    state.connected = false;
+    if (socket.active) setConnection("reconnecting", "Reconnecting…");
+    else setConnection("disconnected", "Disconnected");
+    updateComposer();
+  });
+
+  socket.io.on("reconnect_failed", () => setConnection("disconnected", "Disconnected"));
+
+  socket.on("chat-joined", (data) => {
+    if (!data || typeof data.sessionId !== "string") return;
+    const restarted = state.joining && state.joining.restartedAfter;
+    state.joining = null;
+    state.sessionId = data.sessionId;
+    store.set(KEYS.session, data.sessionId);
+    settle();
+    setTyping(false);
+    showHistory(data.history);
+    if (data.status === "escalated") showEscalation(lastEscalationReasons(data.history));
+    else hideEscalation();
+    if (!els.messages.childElementCount) {
+      addMessage("system", "Hi! How can we help? Ask a question below; "
+        + "if the assistant cannot help, a person from our team will take over.");
+    }
+    if (restarted) addMessage("system", restarted);
+    updateComposer();
+    if (!coarsePointer && document.activeElement === document.body) els.input.focus();
+  });
+
+  socket.on("typing", (data) => {
+    if (data && data.sessionId === state.sessionId) setTyping(Boolean(data.isTyping));
+  });
+
+  function forThisSession(data) {
+    return data && (!data.sessionId || data.sessionId === state.sessionId);
+  }
 
   socket.on("message-chunk", (data) => {
-    let li = bubbles.get(data.messageId);
-    if (!li) { li = addBubble("assistant", ""); bubbles.set(data.messageId, li); }
-    li.querySelector(".msg__text").textContent += data.delta;
-    scrollDown();
+    if (!forThisSession(data) || typeof data.messageId !== "string") return;
+    let li = byId.get(data.messageId);
+    if (!li) li = addMessage("assistant", "", data.messageId);
+    li.classList.add("msg--streaming");
+    setTyping(false);
+    const stick = nearBottom();
+    textOf(li).textContent += typeof data.delta === "string" ? data.delta : "";
+    if (stick) scrollDown();
   });
 
   socket.on("message-reset", (data) => {
-    const li = bubbles.get(data.messageId);
-    if (li) li.querySelector(".msg__text").textContent = "";
+    if (!forThisSession(data)) return;
+    const li = byId.get(data.messageId);
+    if (li) textOf(li).textContent = ""; // a fallback provider takes over
   });
 
   socket.on("message-received", (data) => {
-    if (data.sessionId && data.sessionId !== sessionId) return;
-    if (data.isBot) {
-      pending = Math.max(0, pending - 1);
-      showBot(data);
-    } else {
-      addBubble("user", data.message); // sent from elsewhere (another tab, the REST API)
+    if (!forThisSession(data) || typeof data.message !== "string") return;
+    if (data.isBot === false) {
+      // The customer's own words, sent from another tab or over the REST API.
+      if (data.messageId && byId.has(data.messageId)) return;
+      addMessage("user", data.message, data.messageId);
+      announce("You said: " + data.message);
+      return;
     }
+    const stick = nearBottom();
+    let li = data.messageId ? byId.get(data.messageId) : null;
+    if (!li) li = addMessage("assistant", "", data.messageId);
+    li.classList.remove("msg--streaming");
+    textOf(li).textContent = data.message;
+    describe(li, data);
+    if (stick) scrollDown();
+    setTyping(false);
+    settle();
+    announce("Assistant said: " + data.message);
+    if (data.needsEscalation) showEscalation(data.escalation && data.escalation.reasons);
   });
 
   socket.on("escalation-needed", (data) => {
-    if (data.sessionId === sessionId) els.escalation.hidden = false;
+    if (data && data.sessionId === state.sessionId) showEscalation(data.reasons);
   });
 
   socket.on("error", (data) => {
     const code = data && data.code;
-    if (code === "SESSION_NOT_FOUND") {
-      const hadSession = Boolean(sessionId);
-      store.sessionId = null; // expired: start afresh
-      sessionId = null;
-      if (hadSession) alertUser("Your conversation expired, so a new one has started.");
+    const message = data && typeof data.message === "string" ? data.message : null;
+    const joining = state.joining;
+    if (joining && joining.withSession && (code === "SESSION_NOT_FOUND" || code === "INVALID_PAYLOAD")) {
+      // The remembered conversation has expired (or was never valid): start a new one.
+      forgetSession();
       join();
+      state.joining.restartedAfter = "Your previous conversation has ended, so this is a new one.";
       return;
     }
-    alertUser((data && data.message) || "Something went wrong.");
+    if (code === "SESSION_NOT_FOUND" && !joining) {
+      failPending("Not sent: the conversation had expired");
+      forgetSession();
+      hideEscalation();
+      join();
+      state.joining.restartedAfter = "Your previous conversation expired after a while without "
+        + "messages, so this is a new one.";
+      return;
+    }
+    if (joining) state.joining = null;
+    failPending();
+    alertUser(message || "Something went wrong; please try again.");
+    updateComposer();
   });
 
-  // --- page controls ------------------------------------------------------------
-  els.input.addEventListener("input", updateComposer);
+  // --- page controls -------------------------------------------------------------------------------
+  els.input.addEventListener("input", () => { autosize(); updateComposer(); });
   els.input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey) {
-      event.preventDefault();
-      els.form.requestSubmit();
-    }
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing || coarsePointer) return;
+    event.preventDefault();
+    els.form.requestSubmit();
   });
+
   els.form.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = els.input.value.trim();
-    if (!text || !sessionId || text.length > MAX) return;
-    addBubble("user", text);
-    socket.emit("send-message", { sessionId, message: text, userId: store.userId });
-    pending += 1;
+    if (els.send.disabled || !text || text.length > state.max) return;
+    const li = addMessage("user", text);
+    const pending = { text, li, timer: 0 };
+    pending.timer = setTimeout(() => { if (state.pending === pending) settle(); }, REPLY_TIMEOUT_MS);
+    state.pending = pending;
+    socket.emit("send-message", { sessionId: state.sessionId, message: text, userId: userId() });
     els.input.value = "";
+    autosize();
     updateComposer();
-  });
-  els.alertClose.addEventListener("click", () => { els.alert.hidden = true; els.input.focus(); });
-  els.newChat.addEventListener("click", () => {
-    store.sessionId = null;
-    sessionId = null;
-    els.escalation.hidden = true;
-    els.messages.replaceChildren();
-    updateComposer();
-    join();
   });
 
-  // --- providers' status ----------------------------------------------------------
+  els.newChat.addEventListener("click", () => {
+    forgetSession();
+    settle();
+    setTyping(false);
+    hideEscalation();
+    els.alerts.replaceChildren();
+    clearTranscript();
+    if (state.connected) join();
+    else updateComposer();
+    els.input.focus();
+  });
+
+  // --- providers' status ------------------------------------------------------------------------------
   const STATE_LABELS = {
     closed: "available", open: "unavailable", half_open: "recovering",
-    misconfigured: "misconfigured", unknown: "unknown",
+    misconfigured: "misconfigured", not_configured: "not configured",
+    configured: "configured", connected: "connected", disconnected: "disconnected",
   };
+
+  function pill(name, stateName) {
+    const item = el("li", "pill", name + ": " + (STATE_LABELS[stateName] || stateName || "unknown"));
+    item.dataset.state = stateName || "unknown";
+    return item;
+  }
+
+  function providerPills(health) {
+    const responders = health && typeof health.responders === "object" && health.responders ? health.responders : {};
+    const services = health && typeof health.services === "object" && health.services ? health.services : {};
+    const items = [];
+    const seen = new Set();
+    for (const [name, info] of Object.entries(responders)) {
+      seen.add(name);
+      const configured = !(info && info.configured === false);
+      items.push(pill(name, configured ? (info && info.state) || "unknown" : "not_configured"));
+    }
+    for (const name of ["openai", "gemini"]) {
+      if (seen.has(name) || typeof services[name] !== "string") continue;
+      items.push(pill(name, services[name] === "configured" ? "configured" : "not_configured"));
+    }
+    if (typeof services.redis === "string") items.push(pill("redis", services.redis));
+    return items;
+  }
+
+  /** One line for small screens: "AI: 1 of 3 available". */
+  function summarize(items) {
+    const ai = items.filter((item) => !item.textContent.startsWith("redis:"));
+    const up = ai.filter((item) => item.dataset.state === "closed").length;
+    const redisDown = items.some((item) => item.textContent === "redis: disconnected");
+    if (!items.length) return "Status";
+    return (ai.length ? "AI: " + up + " of " + ai.length + " available" : "Status")
+      + (redisDown ? " · storage down" : "");
+  }
+
+  // Wide screens show every pill; small ones a summary that opens to the list.
+  const wide = window.matchMedia ? window.matchMedia("(min-width: 600px)") : null;
+  function fitStatus() { if (!wide || wide.matches) els.statusDetails.open = true; }
+  if (wide && wide.addEventListener) wide.addEventListener("change", fitStatus);
+  fitStatus();
+
   async function refreshStatus() {
+    if (document.hidden) return;
     try {
-      const res = await fetch("/api/v1/health", { headers: { Accept: "application/json" } });
+      const res = await fetch("/api/v1/health", { headers: { Accept: "application/json" }, cache: "no-store" });
       const health = await res.json();
-      const responders = health.responders || {};
-      els.providers.replaceChildren();
-      for (const [name, info] of Object.entries(responders)) {
-        const pill = document.createElement("span");
-        pill.className = "pill";
-        pill.dataset.state = (info && info.state) || "unknown";
-        pill.textContent = name + ": " + (STATE_LABELS[pill.dataset.state] || pill.dataset.state);
-        els.providers.appendChild(pill);
-      }
+      const items = providerPills(health);
+      els.providers.replaceChildren(...items);
+      els.providersSummary.textContent = summarize(items);
     } catch (err) {
-      /* status is informative only; the chat works without it */
+      els.providers.replaceChildren(pill("status", "unknown"));
+      els.providersSummary.textContent = "Status unknown";
     }
   }
+
+  /** The served spec states the configured message limit; follow it. */
+  async function readMessageLimit() {
+    try {
+      const res = await fetch("/api/v1/openapi.json", { headers: { Accept: "application/json" } });
+      const spec = await res.json();
+      const max = Number(spec.components.schemas.MessageText.maxLength);
+      if (Number.isInteger(max) && max > 0) {
+        state.max = max;
+        els.input.setAttribute("maxlength", String(max));
+        updateComposer();
+      }
+    } catch (err) { /* keep the page's default */ }
+  }
+
+  setInterval(refreshStatus, HEALTH_EVERY_MS);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshStatus(); });
   refreshStatus();
-  setInterval(refreshStatus, 30000);
+  readMessageLimit();
   updateComposer();
 })();

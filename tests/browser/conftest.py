@@ -1,0 +1,181 @@
+"""Browser-test fixtures: the real server started the way operators start it (uvicorn in a
+subprocess, on a free port, with its own Redis key prefix and no LLM keys), one headless
+Debian Chromium for the whole run, and a fresh browser context (fresh localStorage, so a
+fresh conversation) per test."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+from redis.asyncio import Redis
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+DEMO_KB = ROOT / "services" / "knowledge" / "demo" / "shop.yaml"
+START_TIMEOUT = 90.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(prefix: str) -> dict[str, str]:
+    """The environment plus what the page tests rely on. Explicit values win over a
+    developer's `.env`; empty LLM keys mean "not configured", so the embedded responder answers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GEMINI_"))}
+    env.update({
+        "APP_ENV": "test",
+        "REDIS_URL": REDIS_URL,
+        "REDIS_KEY_PREFIX": prefix,
+        "SESSION_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "", "GEMINI_API_KEY": "", "GEMINI_BASE_URL": "",
+        "KNOWLEDGE_BASE_PATH": str(DEMO_KB),
+        "KNOWLEDGE_ENGINE": "classical",
+        "ESCALATION_KEYWORDS": "urgent,emergency,complaint,supervisor,manager,cancel,refund",
+        "MAX_MESSAGE_LENGTH": "4000",
+        "LOG_LEVEL": "INFO",
+    })
+    return env
+
+
+@dataclass
+class LiveServer:
+    url: str
+    prefix: str
+    process: asyncio.subprocess.Process
+    log_path: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+async def wait_until_healthy(srv: LiveServer) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_TIMEOUT
+    async with httpx.AsyncClient(timeout=2) as client:
+        while True:
+            if srv.process.returncode is not None:
+                raise RuntimeError(
+                    f"the server exited with {srv.process.returncode} during start-up:\n{srv.log_tail()}"
+                )
+            try:
+                if (await client.get(srv.url + "/api/v1/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if loop.time() > deadline:
+                raise RuntimeError(f"the server did not answer /api/v1/health:\n{srv.log_tail()}")
+            await asyncio.sleep(0.2)
+
+
+async def delete_prefix(prefix: str) -> None:
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=500)]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), 15)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+@pytest.fixture(scope="session")
+async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
+    """`uvicorn app:create_app --factory` as a subprocess; stopped and its keys deleted after."""
+    port = free_port()
+    prefix = f"test:browser:{uuid.uuid4().hex}:"
+    log_path = tmp_path_factory.mktemp("browser") / "server.log"
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "uvicorn", "app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port),
+            # A long-poll the browser abandoned holds a plain uvicorn shutdown for ~25 s.
+            "--timeout-graceful-shutdown", "5",
+            cwd=ROOT, env=server_env(prefix), stdout=log, stderr=asyncio.subprocess.STDOUT,
+        )
+    srv = LiveServer(f"http://127.0.0.1:{port}", prefix, process, log_path)
+    try:
+        await wait_until_healthy(srv)
+        yield srv
+    finally:
+        await stop(process)
+        await delete_prefix(prefix)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        await browser.close()
+
+
+@dataclass
+class PageProblems:
+    """Uncaught exceptions and console errors seen on a page; a test ends with none."""
+    errors: list[str] = field(default_factory=list)
+
+    def watch(self, page: Page) -> None:
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        page.on("console", lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"))
+
+
+@pytest.fixture
+def page_problems() -> PageProblems:
+    return PageProblems()
+
+
+@pytest.fixture
+async def new_page(browser: Browser, live_server: LiveServer, page_problems: PageProblems):
+    """Open the chat page in a fresh context; `await new_page(width=..., ...)`."""
+    contexts = []
+
+    async def open_page(width: int = 1000, height: int = 800, *, goto: bool = True, **context_options):
+        context = await browser.new_context(viewport={"width": width, "height": height}, **context_options)
+        contexts.append(context)
+        page = await context.new_page()
+        page_problems.watch(page)
+        if goto:
+            await page.goto(live_server.url + "/")
+        return page
+
+    yield open_page
+    for context in contexts:
+        await context.close()
+    assert page_problems.errors == [], page_problems.errors
+
+
+@pytest.fixture
+async def page(new_page) -> Page:
+    return await new_page()
