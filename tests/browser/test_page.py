@@ -225,7 +225,6 @@ async def test_the_page_works_with_the_keyboard_alone(page):
     await expect(page.locator("#message")).to_be_focused()
 
 
-@pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed (npm ci)")
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 async def test_axe_finds_no_accessibility_violations(new_page, scheme):
     page = await new_page(color_scheme=scheme)
