@@ -1,5 +1,6 @@
 """Builds the ASGI app: Connexion (REST, routed from openapi/) beside Socket.IO on one
-port, with the page from public/. Run `python -m app` (or `uvicorn app:create_app --factory`)."""
+port, with the page from public/. Run `python -m app` (or `uvicorn app:create_app --factory
+--timeout-graceful-shutdown 5`: without a limit uvicorn waits ~20 s for long-polling clients)."""
 
 from __future__ import annotations
 
