@@ -1,5 +1,11 @@
 """A circuit breaker per provider: stop sending traffic to a provider that keeps failing,
-let one probe through after a cool-down, close again when it answers."""
+let one probe through after a cool-down, close again when it answers.
+
+States: closed (traffic flows) -> open after `threshold` consecutive failures, or
+misconfigured at once after a failure that will not go away by itself (bad key, unknown
+model) -> half_open once `cooldown` seconds have passed, when exactly one request (the
+probe) may go -> closed if the probe answers, open again if it fails.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +25,17 @@ class CircuitBreaker:
         self.opened_at = 0.0
         self.probing = False
 
+    def available(self) -> bool:
+        """Would `allow()` let a request through now? (Changes nothing.)"""
+        if self.state == CLOSED:
+            return True
+        if self.state == HALF_OPEN:
+            return not self.probing
+        return self.clock() - self.opened_at >= self.cooldown
+
     def allow(self) -> bool:
-        """May a request go to this provider now? (Half-open lets exactly one through.)"""
+        """May a request go to this provider now? Half-open lets exactly one through at a
+        time; the caller must then report `success()`, `failure()` or `release()`."""
         if self.state == CLOSED:
             return True
         if self.state in (OPEN, MISCONFIGURED) and self.clock() - self.opened_at >= self.cooldown:
@@ -44,6 +59,12 @@ class CircuitBreaker:
     def release(self) -> None:
         """An attempt ended with neither success nor failure (cancelled): free the probe."""
         self.probing = False
+
+    def retry_in(self) -> float | None:
+        """Seconds until an open breaker lets a probe through; None when not open."""
+        if self.state not in (OPEN, MISCONFIGURED):
+            return None
+        return max(0.0, self.opened_at + self.cooldown - self.clock())
 
     def _open(self, state: str) -> None:
         self.state, self.opened_at = state, self.clock()

@@ -1,12 +1,24 @@
 """Failover, in one place: walk the responders in order until one answers.
 
-Per attempt a timeout (and a shorter one to the first streamed token), per message an
-overall deadline; retries with jittered exponential backoff for retryable failures only
-(429 honours Retry-After; a timeout moves on at once unless no responder is left, since
-the customer has already waited a whole attempt); a non-retryable failure (401/403, unknown model, a reply that
-does not parse) moves on at once; a circuit breaker per provider skips one that keeps
-failing. A provider that fails before its first chunk is replaced unseen; one that fails
-mid-stream is followed by `Reset` and the fallback's answer.
+Rules, for each message:
+
+- An overall deadline (`Policy.deadline`). A responder that answers in-process (the
+  embedded one) still gets its turn after the deadline, so a customer gets an answer.
+- Per attempt a timeout; when streaming also a shorter one to the first chunk.
+- A circuit breaker per provider (see `breaker.py`): an open one is skipped at once.
+- A failure that trying again will not fix (401/403, unknown model, a reply that does
+  not parse) moves on at once; one that comes from the provider's configuration also
+  marks it misconfigured.
+- A retryable failure (timeout, connection error, 429, 5xx) is retried with jittered
+  exponential backoff, up to `max_retries` times, unless it would not help the customer:
+  a timeout moves on when a fallback is available (the customer already waited a whole
+  attempt); a `Retry-After` longer than `backoff_max` moves on when a fallback is
+  available, and is honoured (within the deadline) when none is.
+- Streaming: a provider that fails before its first chunk is replaced unseen; one that
+  fails mid-stream is followed by `Reset(provider, reason)` and the fallback's stream.
+
+Every attempt, retry, failure, skip and switch is counted (see `status()`) and logged
+with its reason; message text never is.
 """
 
 from __future__ import annotations
@@ -15,22 +27,58 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from services.responders.base import Delta, Prompt, Reply, Reset, Responder, ResponderError
-from services.responders.breaker import CircuitBreaker
+from services.responders.breaker import CLOSED, CircuitBreaker
 
 log = logging.getLogger(__name__)
 
-
-TIMEOUTS = ("timeout", "no first token in time")
+TIMEOUT = "timeout"
+FIRST_TOKEN_TIMEOUT = "no first token in time"
+TIMEOUTS = (TIMEOUT, FIRST_TOKEN_TIMEOUT)
 
 
 class AllRespondersFailed(ResponderError):
-    """No responder could answer; `detail` lists each one's reason."""
+    """No responder could answer. `reasons` maps each responder to its last reason;
+    `detail` lists every failure in order."""
+
+    def __init__(self, failures: Sequence[tuple[str, str]]) -> None:
+        super().__init__(
+            "chain", "all responders failed", retryable=False,
+            detail="; ".join(f"{name}: {reason}" for name, reason in failures) or "no responder",
+        )
+        self.reasons: dict[str, str] = dict(failures)
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 @dataclass
@@ -45,9 +93,13 @@ class Policy:
     breaker_cooldown: float = 30.0
 
 
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 @dataclass
 class Link:
-    """A responder with its breaker and counters."""
+    """A responder in the chain, with its breaker and counters."""
 
     responder: Responder
     breaker: CircuitBreaker
@@ -59,6 +111,7 @@ class Link:
     skipped: int = 0
     last_error: str | None = None
     last_error_at: str | None = None
+    last_success_at: str | None = None
     last_latency_ms: float | None = None
     total_latency_ms: float = 0.0
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
@@ -70,7 +123,9 @@ class Link:
     def status(self) -> dict[str, Any]:
         return {
             "configured": True, "model": self.model, "state": self.breaker.state,
+            "consecutiveFailures": self.breaker.consecutive_failures,
             "lastError": self.last_error, "lastErrorAt": self.last_error_at,
+            "lastSuccessAt": self.last_success_at,
             "attempts": self.attempts, "successes": self.successes, "failures": self.failures,
             "retries": self.retries, "skipped": self.skipped,
             "lastLatencyMs": self.last_latency_ms,
@@ -80,9 +135,11 @@ class Link:
 
 
 class ResponderChain(Responder):
+    """The responders in failover order; itself a Responder."""
+
     name = "chain"
 
-    def __init__(self, responders: list[Responder], policy: Policy | None = None) -> None:
+    def __init__(self, responders: Sequence[Responder], policy: Policy | None = None) -> None:
         if not responders:
             raise ValueError("a chain needs at least one responder")
         self.policy = policy or Policy()
@@ -101,129 +158,202 @@ class ResponderChain(Responder):
         """Language models need retrieved knowledge in their prompt; the local responder not."""
         return any(link.name != "local" for link in self.links)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Per responder, in failover order: breaker state, last error, counts, latency, tokens."""
         return {link.name: link.status() for link in self.links}
 
     async def respond(self, prompt: Prompt) -> Reply:
-        async for event in self.stream(prompt):
-            if isinstance(event, Reply):
-                return event
-        raise AllRespondersFailed(self.name, "no reply")  # pragma: no cover - stream always ends so
+        """The whole reply (each responder's non-streaming call), or AllRespondersFailed."""
+        async with aclosing(self._run(prompt, streaming=False)) as events:
+            async for event in events:
+                if isinstance(event, Reply):
+                    return event
+        raise AllRespondersFailed([])  # pragma: no cover - _run ends with a Reply or raises
 
-    async def stream(self, prompt: Prompt) -> AsyncIterator[Delta | Reset | Reply]:
+    def stream(self, prompt: Prompt) -> AsyncIterator[Delta | Reset | Reply]:
+        """Deltas as they arrive, a Reset when a provider fails mid-stream (its text so far
+        is void), then exactly one Reply; or AllRespondersFailed."""
+        return self._run(prompt, streaming=True)
+
+    async def aclose(self) -> None:
+        for link in self.links:
+            try:
+                await link.responder.aclose()
+            except Exception as exc:  # closing one client must not leave the others open
+                log.warning("responder did not close cleanly", exc_info=exc, extra={"provider": link.name})
+
+    # -- the failover walk ------------------------------------------------------------
+    async def _run(self, prompt: Prompt, *, streaming: bool) -> AsyncIterator[Delta | Reset | Reply]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.policy.deadline
-        reasons: list[str] = []
+        failures: list[tuple[str, str]] = []
+        left: tuple[Link, str] | None = None  # the responder we moved on from, and why
         for index, link in enumerate(self.links):
-            if not link.breaker.allow():
-                link.skipped += 1
-                reasons.append(f"{link.name}: breaker {link.breaker.state}")
+            if self._remaining(link, deadline) <= 0:
+                left = self._skip(link, "deadline passed", failures, left)
                 continue
-            for attempt in range(self.policy.max_retries + 1):
-                remaining = deadline - loop.time()
-                if link.responder.in_process:
-                    remaining = max(remaining, self.policy.attempt_timeout)
-                if remaining <= 0:
-                    reasons.append(f"{link.name}: deadline passed")
-                    break
+            if not link.breaker.allow():
+                left = self._skip(link, f"breaker {link.breaker.state}", failures, left)
+                continue
+            if left is not None:
+                log.info("switching responder", extra={"from_provider": left[0].name, "to_provider": link.name,
+                                                       "reason": left[1]})
+                left = None
+            attempt = 0
+            while True:
+                link.attempts += 1
                 if attempt:
                     link.retries += 1
-                link.attempts += 1
-                streamed = False
+                log.debug("responder attempt", extra={"provider": link.name, "attempt": attempt + 1,
+                                                      "streaming": streaming})
+                timeout = min(self.policy.attempt_timeout, self._remaining(link, deadline))
                 started = time.perf_counter()
-                settled = False
+                streamed = settled = False
+                error: ResponderError | None = None
                 try:
-                    async for event in self._attempt(link.responder, prompt, min(self.policy.attempt_timeout, remaining)):
-                        if isinstance(event, Reply):
-                            self._succeeded(link, event, started)
-                            settled = True
-                            yield event
-                            return
-                        if isinstance(event, Delta):
+                    async with aclosing(self._attempt(link.responder, prompt, timeout, streaming)) as events:
+                        async for event in events:
+                            if isinstance(event, Reply):
+                                settled = True
+                                self._succeeded(link, event, started, attempt)
+                                yield event
+                                return
                             streamed = True
-                        yield event
+                            yield event
                     raise ResponderError(link.name, "stream ended without a reply", retryable=False)
                 except ResponderError as exc:
                     settled = True
-                    self._failed(link, exc)
-                    reasons.append(f"{link.name}: {exc.reason}")
-                    if streamed:
-                        yield Reset(link.name, exc.reason)
-                    if not exc.retryable or link.breaker.state != "closed":
-                        break
-                    if exc.reason in TIMEOUTS and index + 1 < len(self.links):
-                        break  # the customer already waited a whole attempt: move on
-                    if attempt == self.policy.max_retries:
-                        break
-                    wait = self._backoff(attempt, exc.retry_after)
-                    if wait is None or loop.time() + wait >= deadline:
-                        break  # waiting would cost the customer more than the next provider
-                    await asyncio.sleep(wait)
+                    error = exc
+                    self._failed(link, exc, attempt)
                 finally:
-                    if not settled:  # cancelled mid-attempt: a half-open probe must not stay taken
+                    if not settled:  # the caller went away mid-attempt: free a half-open probe
                         link.breaker.release()
-            if index + 1 < len(self.links):
-                log.warning("switching responder", extra={"from": link.name, "to": self.links[index + 1].name,
-                                                          "reason": reasons[-1] if reasons else None})
-        raise AllRespondersFailed(self.name, "all responders failed", retryable=False, detail="; ".join(reasons))
+                failures.append((link.name, error.reason))
+                if streamed:
+                    yield Reset(link.name, error.reason)
+                wait = self._retry_wait(link, error, attempt, deadline, index)
+                if wait is None:
+                    break
+                log.info("retrying responder", extra={"provider": link.name, "attempt": attempt + 2,
+                                                      "wait_s": round(wait, 3), "reason": error.reason})
+                await asyncio.sleep(wait)
+                attempt += 1
+            left = (link, error.reason)
+        log.error("all responders failed", extra={"reasons": dict(failures)})
+        raise AllRespondersFailed(failures)
 
-    async def _attempt(self, responder: Responder, prompt: Prompt, timeout: float) -> AsyncIterator[Delta | Reply]:
-        """One try, bounded by the attempt timeout and the time-to-first-token timeout."""
+    def _remaining(self, link: Link, deadline: float) -> float:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if link.responder.in_process:  # answers in about a millisecond: always worth it
+            remaining = max(remaining, self.policy.attempt_timeout)
+        return remaining
+
+    @staticmethod
+    def _skip(link: Link, reason: str, failures: list[tuple[str, str]],
+              left: tuple[Link, str] | None) -> tuple[Link, str]:
+        """Pass a responder by without trying it; the switch is logged at the next one tried."""
+        link.skipped += 1
+        failures.append((link.name, reason))
+        log.info("responder skipped", extra={"provider": link.name, "reason": reason})
+        return left if left is not None else (link, reason)
+
+    async def _attempt(self, responder: Responder, prompt: Prompt, timeout: float,
+                       streaming: bool) -> AsyncIterator[Delta | Reset | Reply]:
+        """One try, bounded by the attempt timeout (and, streaming, the first-chunk one)."""
+        if not streaming:
+            try:
+                async with asyncio.timeout(max(timeout, 0)):
+                    reply = await responder.respond(prompt)
+            except TimeoutError:
+                raise ResponderError(responder.name, TIMEOUT) from None
+            except ResponderError:
+                raise
+            except Exception as exc:  # a responder's bug must not take the chain down
+                raise self._unexpected(responder, exc) from exc
+            yield reply
+            return
         loop = asyncio.get_running_loop()
         ends = loop.time() + timeout
-        events = responder.stream(prompt).__aiter__()
         first = True
-        try:
+        async with aclosing(responder.stream(prompt)) as events:
             while True:
                 budget = ends - loop.time()
-                if first:
-                    budget = min(budget, self.policy.first_token_timeout)
+                waiting_first = first and self.policy.first_token_timeout < budget
+                if waiting_first:
+                    budget = self.policy.first_token_timeout
                 try:
                     async with asyncio.timeout(max(budget, 0)):
-                        event = await events.__anext__()
+                        event = await anext(events)
                 except StopAsyncIteration:
                     return
                 except TimeoutError:
-                    reason = "no first token in time" if first else "timeout"
+                    reason = FIRST_TOKEN_TIMEOUT if waiting_first else TIMEOUT
                     raise ResponderError(responder.name, reason) from None
                 except ResponderError:
                     raise
                 except Exception as exc:  # a responder's bug must not take the chain down
-                    log.warning("responder raised", exc_info=exc, extra={"provider": responder.name})
-                    raise ResponderError(responder.name, "unexpected error", detail=type(exc).__name__) from exc
+                    raise self._unexpected(responder, exc) from exc
+                if isinstance(event, Reset):  # a nested chain's switch: its text so far is void
+                    first = True
+                    yield event
+                    continue
                 first = False
                 yield event
-        finally:
-            await events.aclose()
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float | None:
+    @staticmethod
+    def _unexpected(responder: Responder, exc: Exception) -> ResponderError:
+        log.warning("responder raised", exc_info=exc, extra={"provider": responder.name})
+        return ResponderError(responder.name, "unexpected error", retryable=False, detail=type(exc).__name__)
+
+    def _retry_wait(self, link: Link, exc: ResponderError, attempt: int, deadline: float,
+                    index: int) -> float | None:
+        """Seconds to wait before trying `link` again, or None to move on."""
+        if not exc.retryable or link.breaker.state != CLOSED or attempt >= self.policy.max_retries:
+            return None
+        fallback = any(later.breaker.available() for later in self.links[index + 1 :])
+        if exc.reason in TIMEOUTS and fallback:
+            return None  # the customer already waited a whole attempt
         cap = min(self.policy.backoff_max, self.policy.backoff_base * 2**attempt)
-        wait = random.uniform(cap / 2, cap)
-        if retry_after is not None:
-            if retry_after > self.policy.backoff_max:
-                return None
-            wait = max(wait, retry_after)
+        wait = random.uniform(cap / 2, cap)  # jitter: retries from many sessions spread out
+        if exc.retry_after is not None:
+            if exc.retry_after > self.policy.backoff_max and fallback:
+                return None  # the next provider answers sooner than this one will
+            wait = max(wait, exc.retry_after)
+        if asyncio.get_running_loop().time() + wait >= deadline:
+            return None
         return wait
 
-    def _succeeded(self, link: Link, reply: Reply, started: float) -> None:
+    def _succeeded(self, link: Link, reply: Reply, started: float, attempt: int) -> None:
+        was = link.breaker.state
         link.breaker.success()
+        if was != CLOSED:
+            log.info("breaker closed", extra={"provider": link.name, "was": was})
         link.successes += 1
+        link.last_success_at = _now_iso()
         link.last_latency_ms = round((time.perf_counter() - started) * 1000, 2)
         link.total_latency_ms += link.last_latency_ms
-        if reply.usage:
-            link.tokens["prompt"] += reply.usage.prompt_tokens
-            link.tokens["completion"] += reply.usage.completion_tokens
-
-    def _failed(self, link: Link, exc: ResponderError) -> None:
-        link.failures += 1
-        link.last_error = exc.reason + (f" ({exc.detail})" if exc.detail else "")
-        link.last_error_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        link.breaker.failure(misconfigured=exc.misconfigured)
-        log.warning("responder failed", extra={
-            "provider": link.name, "reason": exc.reason, "retryable": exc.retryable,
-            "breaker": link.breaker.state,
+        usage = reply.usage
+        if usage:
+            link.tokens["prompt"] += usage.prompt_tokens
+            link.tokens["completion"] += usage.completion_tokens
+        log.info("responder answered", extra={
+            "provider": link.name, "attempt": attempt + 1, "latency_ms": link.last_latency_ms,
+            "prompt_tokens": usage.prompt_tokens if usage else None,
+            "completion_tokens": usage.completion_tokens if usage else None,
         })
 
-    async def aclose(self) -> None:
-        for link in self.links:
-            await link.responder.aclose()
+    def _failed(self, link: Link, exc: ResponderError, attempt: int) -> None:
+        link.failures += 1
+        link.last_error = exc.reason + (f" ({exc.detail})" if exc.detail else "")
+        link.last_error_at = _now_iso()
+        was = link.breaker.state
+        link.breaker.failure(misconfigured=exc.misconfigured)
+        log.warning("responder failed", extra={
+            "provider": link.name, "attempt": attempt + 1, "reason": exc.reason, "detail": exc.detail or None,
+            "retryable": exc.retryable, "retry_after": exc.retry_after, "breaker": link.breaker.state,
+        })
+        if link.breaker.state != was and link.breaker.state != CLOSED:
+            log.warning("breaker opened", extra={
+                "provider": link.name, "state": link.breaker.state, "cooldown_s": link.breaker.cooldown,
+                "consecutive_failures": link.breaker.consecutive_failures,
+            })

@@ -11,24 +11,8 @@ from services.responders.chain import Policy, ResponderChain
 log = logging.getLogger(__name__)
 
 
-def build_responders(settings: Settings, local: Responder) -> ResponderChain:
-    """OpenAI only, Gemini only, both, or none: unconfigured providers are left out."""
-    responders: list[Responder] = []
-    for name in settings.ai_provider_order:
-        if name == "local":
-            responders.append(local)
-        elif name == "openai" and settings.provider_configured("openai"):
-            from services.responders.openai import OpenAIResponder
-
-            responders.append(OpenAIResponder(settings))
-        elif name == "gemini" and settings.provider_configured("gemini"):
-            from services.responders.gemini import GeminiResponder
-
-            responders.append(GeminiResponder(settings))
-    if not responders:
-        log.warning("no configured responder in AI_PROVIDER_ORDER; the local responder serves")
-        responders.append(local)
-    policy = Policy(
+def policy_from(settings: Settings) -> Policy:
+    return Policy(
         attempt_timeout=settings.provider_timeout,
         first_token_timeout=settings.provider_first_token_timeout,
         deadline=settings.message_deadline,
@@ -36,4 +20,33 @@ def build_responders(settings: Settings, local: Responder) -> ResponderChain:
         breaker_threshold=settings.breaker_failure_threshold,
         breaker_cooldown=settings.breaker_cooldown,
     )
-    return ResponderChain(responders, policy)
+
+
+def build_responders(settings: Settings, local: Responder) -> ResponderChain:
+    """OpenAI only, Gemini only, both, or none: providers without settings are left out,
+    the rest keep AI_PROVIDER_ORDER's order. The embedded responder, when listed, goes last
+    (it always answers, so nothing after it would ever be asked); with no provider
+    configured it serves alone."""
+    order = settings.ai_provider_order
+    responders: list[Responder] = []
+    for name in order:
+        if name == "openai" and settings.provider_configured("openai"):
+            from services.responders.openai import OpenAIResponder
+
+            responders.append(OpenAIResponder(settings))
+        elif name == "gemini" and settings.provider_configured("gemini"):
+            from services.responders.gemini import GeminiResponder
+
+            responders.append(GeminiResponder(settings))
+    if "local" in order:
+        if order[-1] != "local" and responders:
+            log.warning("AI_PROVIDER_ORDER lists local before a language model; local goes last",
+                        extra={"order": order})
+        responders.append(local)
+    elif not responders:
+        log.warning("no provider in AI_PROVIDER_ORDER is configured; the local responder serves",
+                    extra={"order": order})
+        responders.append(local)
+    skipped = [n for n in order if n != "local" and not settings.provider_configured(n)]
+    log.info("responder chain", extra={"order": [r.name for r in responders], "unconfigured": skipped})
+    return ResponderChain(responders, policy_from(settings))

@@ -2,7 +2,7 @@
 matrix, streaming resets, breakers, and the brief's three provider setups."""
 
 import asyncio
-import time
+import logging
 
 import pytest
 
@@ -63,13 +63,14 @@ async def test_a_stream_cut_midway_is_reset_and_replaced_by_the_fallback(llm_set
     await chain.aclose()
 
 
-async def test_retry_after_is_honoured_and_the_retry_succeeds(llm_settings, openai_fake, local):
-    openai_fake.fake.set(mode="status", status=429, retry_after="0.4", fail_times=1)
+async def test_retry_after_is_honoured_and_the_retry_succeeds(llm_settings, openai_fake, local, caplog):
+    caplog.set_level(logging.INFO, "services.responders.chain")
+    openai_fake.fake.set(mode="status", status=429, retry_after="0.3", fail_times=1)
     chain = build_responders(llm_settings(), local)
-    started = time.perf_counter()
     _, reply = await answer(chain)
     assert reply.provider == "openai"
-    assert time.perf_counter() - started >= 0.4  # it waited as told before retrying
+    waits = [r.wait_s for r in caplog.records if r.getMessage() == "retrying responder"]
+    assert waits == [0.3]  # it waited as told before retrying
     assert chain.status()["openai"]["retries"] == 1
     await chain.aclose()
 
@@ -106,12 +107,11 @@ async def test_the_overall_deadline_bounds_a_hanging_primary(llm_settings, opena
     gemini_fake.fake.set(mode="hang")
     chain = build_responders(llm_settings(provider_timeout=5, provider_first_token_timeout=5,
                                           message_deadline=0.6, provider_max_retries=3), local)
-    started = time.perf_counter()
     _, reply = await answer(chain)
-    elapsed = time.perf_counter() - started
     assert reply.provider == "local"  # the in-process responder still gets its turn
-    assert elapsed < 2.5  # bounded by the deadline, not by the 5 s attempt timeouts
-    assert chain.status()["gemini"]["attempts"] == 0
+    status = chain.status()
+    assert status["openai"]["attempts"] == 1 and status["openai"]["lastError"] == "timeout"
+    assert status["gemini"]["attempts"] == 0 and status["gemini"]["skipped"] == 1
     await chain.aclose()
 
 
