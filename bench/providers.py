@@ -26,12 +26,12 @@ PROMPT = Prompt("How long does shipping take?", context=(Source("shipping_time",
 
 
 def settings(primary_url: str, fallback_url: str, **overrides) -> Settings:
-    values = dict(
-        openai_api_key="sk-bench", openai_base_url=primary_url, gemini_api_key="g-bench",
-        gemini_base_url=fallback_url, ai_provider_order="openai,gemini", provider_timeout=TIMEOUT,
-        provider_first_token_timeout=TIMEOUT, message_deadline=10, provider_max_retries=2,
-        breaker_failure_threshold=3, breaker_cooldown=3600,
-    )
+    values = {
+        "openai_api_key": "sk-bench", "openai_base_url": primary_url, "gemini_api_key": "g-bench",
+        "gemini_base_url": fallback_url, "ai_provider_order": "openai,gemini", "provider_timeout": TIMEOUT,
+        "provider_first_token_timeout": TIMEOUT, "message_deadline": 10, "provider_max_retries": 2,
+        "breaker_failure_threshold": 3, "breaker_cooldown": 3600,
+    }
     values.update(overrides)
     return Settings(_env_file=None, **values)
 

@@ -1,85 +1,110 @@
-"""OpenAI (or any OpenAI-compatible server) through the official SDK's Chat Completions.
+"""OpenAI (or any OpenAI-compatible server: Ollama, vLLM, LM Studio, llama.cpp) through
+the official SDK's Chat Completions, with structured output (`json_schema`).
 
 Retries are the chain's job, so the SDK's own are off; each failure becomes a
-ResponderError that says whether trying again may help.
+ResponderError that says whether trying again may help and whether the provider's
+settings are at fault.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import openai
 from openai import AsyncOpenAI
 
 from services.config import Settings
-from services.responders.base import Delta, Prompt, Reply, Reset, Responder, ResponderError, Usage
+from services.responders.base import Delta, Prompt, Reply, Responder, ResponderError, Usage
+from services.responders.chain import TIMEOUT, parse_retry_after
 from services.responders.prompting import REPLY_SCHEMA, AnswerStream, openai_messages, parse_reply
 
+NAME = "openai"
 RESPONSE_FORMAT = {
     "type": "json_schema",
     "json_schema": {"name": "support_reply", "strict": True, "schema": REPLY_SCHEMA},
 }
+#: 400s about this one request, not about the provider's settings
+REQUEST_SPECIFIC = {"context_length_exceeded", "string_above_max_length", "content_policy_violation",
+                    "content_filter", "invalid_prompt"}
 
 
-def retry_after(exc: openai.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after") if exc.response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+def _error_code(exc: openai.APIStatusError) -> str | None:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        code = inner.get("code") or inner.get("type")
+        return str(code) if code else None
+    return None
 
 
-def as_responder_error(exc: Exception) -> ResponderError:
-    name = OpenAIResponder.name
+def as_responder_error(exc: BaseException) -> ResponderError:
+    """One SDK (or transport) exception as a typed failure for the chain."""
     if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
-        return ResponderError(name, "timeout")
-    if isinstance(exc, httpx.HTTPError):
-        return ResponderError(name, "connection error", detail=type(exc).__name__)
+        return ResponderError(NAME, TIMEOUT)
     if isinstance(exc, openai.APIConnectionError):
-        return ResponderError(name, "connection error", detail=type(exc.__cause__ or exc).__name__)
+        return ResponderError(NAME, "connection error", detail=type(exc.__cause__ or exc).__name__)
+    if isinstance(exc, httpx.TransportError):
+        return ResponderError(NAME, "connection error", detail=type(exc).__name__)
     if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
+        status, code = exc.status_code, _error_code(exc)
+        after = parse_retry_after(exc.response.headers) if exc.response is not None else None
+        if status == 429 and code == "insufficient_quota":
+            return ResponderError(NAME, "quota exhausted (429)", retryable=False, misconfigured=True)
         if status == 429:
-            return ResponderError(name, "rate limited (429)", retry_after=retry_after(exc))
+            return ResponderError(NAME, "rate limited (429)", retry_after=after)
         if status in (401, 403):
-            return ResponderError(name, f"not authorised ({status})", retryable=False, misconfigured=True)
-        if status in (400, 404, 422):
-            return ResponderError(name, f"request refused ({status})", retryable=False, misconfigured=True)
-        return ResponderError(name, f"server error ({status})", retry_after=retry_after(exc))
-    if isinstance(exc, openai.APIResponseValidationError | ValueError):
-        return ResponderError(name, "malformed response", retryable=False, detail=type(exc).__name__)
-    return ResponderError(name, "unexpected error", detail=type(exc).__name__)
+            return ResponderError(NAME, f"not authorised ({status})", retryable=False, misconfigured=True,
+                                  detail=code or "")
+        if status == 404:
+            return ResponderError(NAME, "model not found (404)", retryable=False, misconfigured=True,
+                                  detail=code or "")
+        if status in (408, 409) or status >= 500:
+            return ResponderError(NAME, f"server error ({status})", retry_after=after)
+        # 400/422: the request was refused; unless it is about this one message (too long,
+        # filtered) every request will be (model without structured output, bad parameter)
+        return ResponderError(NAME, f"request refused ({status})", retryable=False,
+                              misconfigured=code not in REQUEST_SPECIFIC, detail=code or "")
+    if isinstance(exc, openai.APIResponseValidationError | ValueError | LookupError | AttributeError):
+        return ResponderError(NAME, "malformed response", retryable=False, detail=type(exc).__name__)
+    return ResponderError(NAME, "unexpected error", retryable=False, detail=type(exc).__name__)
 
 
 class OpenAIResponder(Responder):
-    name = "openai"
+    name = NAME
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, client: AsyncOpenAI | None = None) -> None:
         self.settings = settings
         self.model = settings.openai_model
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
-        self.client = AsyncOpenAI(
+        # a local OpenAI-compatible server needs only OPENAI_BASE_URL; the SDK wants some key
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
+        self.client = client or AsyncOpenAI(
             api_key=key, base_url=settings.openai_base_url, max_retries=0,
-            timeout=settings.provider_timeout,
+            timeout=httpx.Timeout(settings.provider_timeout, connect=min(5.0, settings.provider_timeout)),
         )
 
-    def _request(self, prompt: Prompt) -> dict:
+    def _request(self, prompt: Prompt) -> dict[str, Any]:
         return {"model": self.model, "messages": openai_messages(prompt, self.settings),
                 "response_format": RESPONSE_FORMAT}
 
     async def respond(self, prompt: Prompt) -> Reply:
         try:
             completion = await self.client.chat.completions.create(**self._request(prompt))
-            text = completion.choices[0].message.content or ""
-        except (openai.OpenAIError, httpx.HTTPError, ValueError, IndexError, AttributeError) as exc:
+            message = completion.choices[0].message
+        except ResponderError:
+            raise
+        except Exception as exc:  # the SDK's errors and its HTTP client's: typed below
             raise as_responder_error(exc) from exc
+        if message.refusal:
+            raise ResponderError(NAME, "model refused", retryable=False)
         usage = completion.usage
-        return parse_reply(text, self.name, prompt, Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None)
+        return parse_reply(message.content or "", NAME, prompt,
+                           Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None)
 
-    async def stream(self, prompt: Prompt) -> AsyncIterator[Delta | Reset | Reply]:
+    async def stream(self, prompt: Prompt) -> AsyncIterator[Delta | Reply]:
         answer = AnswerStream()
-        usage = None
+        usage: Usage | None = None
         try:
             stream = await self.client.chat.completions.create(
                 **self._request(prompt), stream=True, stream_options={"include_usage": True}
@@ -88,12 +113,18 @@ class OpenAIResponder(Responder):
                 async for chunk in stream:
                     if chunk.usage is not None:
                         usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                    if chunk.choices and chunk.choices[0].delta.content:
-                        if delta := answer.feed(chunk.choices[0].delta.content):
-                            yield Delta(delta)
-        except (openai.OpenAIError, httpx.HTTPError, ValueError, AttributeError) as exc:
+                    if not chunk.choices:
+                        continue
+                    delta = chunk.choices[0].delta
+                    if delta.refusal:
+                        raise ResponderError(NAME, "model refused", retryable=False)
+                    if delta.content and (text := answer.feed(delta.content)):
+                        yield Delta(text)
+        except ResponderError:
+            raise
+        except Exception as exc:  # the SDK's errors and its HTTP client's: typed above
             raise as_responder_error(exc) from exc
-        yield parse_reply(answer.buffer, self.name, prompt, usage)
+        yield parse_reply(answer.buffer, NAME, prompt, usage)
 
     async def aclose(self) -> None:
         await self.client.close()

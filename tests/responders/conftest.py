@@ -1,7 +1,7 @@
 """Fixtures for provider tests: fake OpenAI/Gemini servers on free ports, a real local
 responder over the demo knowledge base, and settings pointing the official SDKs at them."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -13,18 +13,34 @@ from services.responders.local import LocalResponder
 from tests.fakes.llm import RunningFake, free_port, serve_fake
 
 
-@pytest.fixture
-async def openai_fake() -> AsyncIterator[RunningFake]:
+@pytest.fixture(scope="session")
+async def _openai_server() -> AsyncIterator[RunningFake]:
+    running = await serve_fake()
+    yield running
+    await running.stop()
+
+
+@pytest.fixture(scope="session")
+async def _gemini_server() -> AsyncIterator[RunningFake]:
     running = await serve_fake()
     yield running
     await running.stop()
 
 
 @pytest.fixture
-async def gemini_fake() -> AsyncIterator[RunningFake]:
-    running = await serve_fake()
-    yield running
-    await running.stop()
+def openai_fake(_openai_server: RunningFake) -> Iterator[RunningFake]:
+    """A fake OpenAI server, healthy and with no requests at the start of each test."""
+    _openai_server.fake.reset()
+    yield _openai_server
+    _openai_server.fake.reset()
+
+
+@pytest.fixture
+def gemini_fake(_gemini_server: RunningFake) -> Iterator[RunningFake]:
+    """A fake Gemini server, healthy and with no requests at the start of each test."""
+    _gemini_server.fake.reset()
+    yield _gemini_server
+    _gemini_server.fake.reset()
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from services.responders.chain import AllRespondersFailed, Policy, ResponderChai
 from tests.responders.scripted import Scripted, Step, fail, hang, ok
 
 PROMPT = Prompt("where is my parcel 12345?")
-FAST = dict(attempt_timeout=0.3, first_token_timeout=0.15, deadline=3.0, max_retries=2,
-            backoff_base=0.01, backoff_max=0.05, breaker_threshold=3, breaker_cooldown=60)
+FAST = {"attempt_timeout": 0.3, "first_token_timeout": 0.15, "deadline": 3.0, "max_retries": 2,
+            "backoff_base": 0.01, "backoff_max": 0.05, "breaker_threshold": 3, "breaker_cooldown": 60}
 
 
 def chain(*responders, **policy):
