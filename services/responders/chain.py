@@ -11,8 +11,8 @@ Rules, for each message:
   marks it misconfigured.
 - A retryable failure (timeout, connection error, 429, 5xx) is retried with jittered
   exponential backoff, up to `max_retries` times, unless it would not help the customer:
-  a timeout moves on when a fallback is available (the customer already waited a whole
-  attempt); a `Retry-After` longer than `backoff_max` moves on when a fallback is
+  a timeout or a failure mid-stream moves on when a fallback is available (the customer
+  already waited a whole attempt, or saw text vanish); a `Retry-After` longer than `backoff_max` moves on when a fallback is
   available, and is honoured (within the deadline) when none is.
 - Streaming: a provider that fails before its first chunk is replaced unseen; one that
   fails mid-stream is followed by `Reset(provider, reason)` and the fallback's stream.
@@ -139,10 +139,14 @@ class ResponderChain(Responder):
 
     name = "chain"
 
-    def __init__(self, responders: Sequence[Responder], policy: Policy | None = None) -> None:
+    def __init__(self, responders: Sequence[Responder], policy: Policy | None = None, *,
+                 unconfigured: Mapping[str, str | None] | None = None) -> None:
+        """`unconfigured`: providers left out for want of settings (name -> model), shown
+        in `status()` so the page can say so."""
         if not responders:
             raise ValueError("a chain needs at least one responder")
         self.policy = policy or Policy()
+        self.unconfigured = dict(unconfigured or {})
         self.links = [
             Link(r, CircuitBreaker(self.policy.breaker_threshold, self.policy.breaker_cooldown),
                  getattr(r, "model", None))
@@ -159,8 +163,12 @@ class ResponderChain(Responder):
         return any(link.name != "local" for link in self.links)
 
     def status(self) -> dict[str, dict[str, Any]]:
-        """Per responder, in failover order: breaker state, last error, counts, latency, tokens."""
-        return {link.name: link.status() for link in self.links}
+        """Per responder, in failover order: breaker state, last error, counts, latency, tokens;
+        then the providers left out for want of settings (`configured: false`)."""
+        status = {link.name: link.status() for link in self.links}
+        for name, model in self.unconfigured.items():
+            status.setdefault(name, {"configured": False, "model": model, "state": "not_configured"})
+        return status
 
     async def respond(self, prompt: Prompt) -> Reply:
         """The whole reply (each responder's non-streaming call), or AllRespondersFailed."""
@@ -231,7 +239,7 @@ class ResponderChain(Responder):
                 failures.append((link.name, error.reason))
                 if streamed:
                     yield Reset(link.name, error.reason)
-                wait = self._retry_wait(link, error, attempt, deadline, index)
+                wait = self._retry_wait(link, error, attempt, deadline, index, streamed)
                 if wait is None:
                     break
                 log.info("retrying responder", extra={"provider": link.name, "attempt": attempt + 2,
@@ -306,13 +314,13 @@ class ResponderChain(Responder):
         return ResponderError(responder.name, "unexpected error", retryable=False, detail=type(exc).__name__)
 
     def _retry_wait(self, link: Link, exc: ResponderError, attempt: int, deadline: float,
-                    index: int) -> float | None:
+                    index: int, streamed: bool) -> float | None:
         """Seconds to wait before trying `link` again, or None to move on."""
         if not exc.retryable or link.breaker.state != CLOSED or attempt >= self.policy.max_retries:
             return None
         fallback = any(later.breaker.available() for later in self.links[index + 1 :])
-        if exc.reason in TIMEOUTS and fallback:
-            return None  # the customer already waited a whole attempt
+        if (exc.reason in TIMEOUTS or streamed) and fallback:
+            return None  # the customer already waited a whole attempt, or watched text vanish
         cap = min(self.policy.backoff_max, self.policy.backoff_base * 2**attempt)
         wait = random.uniform(cap / 2, cap)  # jitter: retries from many sessions spread out
         if exc.retry_after is not None:

@@ -47,6 +47,7 @@ def build_responders(settings: Settings, local: Responder) -> ResponderChain:
         log.warning("no provider in AI_PROVIDER_ORDER is configured; the local responder serves",
                     extra={"order": order})
         responders.append(local)
-    skipped = [n for n in order if n != "local" and not settings.provider_configured(n)]
-    log.info("responder chain", extra={"order": [r.name for r in responders], "unconfigured": skipped})
-    return ResponderChain(responders, policy_from(settings))
+    models = {"openai": settings.openai_model, "gemini": settings.gemini_model}
+    unconfigured = {n: models[n] for n in order if n in models and not settings.provider_configured(n)}
+    log.info("responder chain", extra={"order": [r.name for r in responders], "unconfigured": list(unconfigured)})
+    return ResponderChain(responders, policy_from(settings), unconfigured=unconfigured)

@@ -150,11 +150,17 @@ async def test_the_first_token_timeout_does_not_bound_a_whole_reply():
 
 async def test_a_failure_mid_stream_resets_and_the_fallback_replaces_the_text():
     first = Scripted("openai", [fail("openai", "connection error", after=("Our ", "ret"))])
-    c = chain(first, Scripted("gemini", [ok("Returns ", "are free.")]), max_retries=0)
+    c = chain(first, Scripted("gemini", [ok("Returns ", "are free.")]), max_retries=2)
     events = await events_of(c)
     assert events == [Delta("Our "), Delta("ret"), Reset("openai", "connection error"),
                       Delta("Returns "), Delta("are free."), events[-1]]
-    assert events[-1].provider == "gemini"
+    assert events[-1].provider == "gemini" and len(first.calls) == 1  # no retry: the fallback is sooner
+
+
+async def test_a_failure_mid_stream_is_retried_when_nothing_else_can_answer():
+    first = Scripted("openai", [fail("openai", "connection error", after=("Our ",)), ok("Our policy.")])
+    events = await events_of(chain(first))
+    assert events == [Delta("Our "), Reset("openai", "connection error"), Delta("Our policy."), events[-1]]
 
 
 async def test_a_stall_mid_stream_hits_the_attempt_timeout_and_resets():

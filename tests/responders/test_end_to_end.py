@@ -21,7 +21,9 @@ async def test_rest_reply_from_openai_grounded_with_sources_and_usage(server_fac
         health = (await api.get("/api/v1/health")).json()
         assert health["services"]["openai"] == "configured"
         assert health["responders"]["openai"]["tokens"] == {"prompt": 42, "completion": 17}
-        assert list(health["responders"]) == ["openai", "local"]
+        assert list(health["responders"]) == ["openai", "local", "gemini"]
+        assert health["responders"]["gemini"] == {"configured": False, "model": "gemini-2.5-flash",
+                                                  "state": "not_configured"}
 
 
 async def test_low_model_confidence_escalates(server_factory, openai_fake):

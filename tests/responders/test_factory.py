@@ -33,6 +33,11 @@ async def test_the_chain_keeps_configured_providers_in_order(order, configured, 
     assert chain.names == expected
     if expected[-1] == "local":
         assert chain.links[-1].responder is local
+    status = chain.status()
+    left_out = [n for n in order.split(",") if n != "local" and n not in configured]
+    assert list(status) == expected + left_out
+    assert all(status[n]["configured"] is False and status[n]["state"] == "not_configured" for n in left_out)
+    assert all(status[n]["configured"] is True for n in expected)
     await chain.aclose()
 
 
