@@ -13,6 +13,7 @@ queries.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import time
@@ -29,7 +30,7 @@ OOS = "oos"
 def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
     edges = np.linspace(0, 1, bins + 1)
     total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         chosen = (confidence > lo) & (confidence <= hi)
         if chosen.any():
             total += chosen.mean() * abs(correct[chosen].mean() - confidence[chosen].mean())

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,19 +43,33 @@ def _load_json(path: Path) -> Dataset:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise KnowledgeFormatError(str(path), f"invalid JSON: {exc.msg}", exc.lineno) from None
+    return parse_splits(data, str(path))
+
+
+def is_splits(document: object) -> bool:
+    """Does a parsed JSON document look like CLINC150's `{split: [[text, label], ...]}`?"""
+    return isinstance(document, dict) and "intents" not in document and isinstance(document.get("train"), list)
+
+
+def parse_splits(data: object, source: str) -> Dataset:
     if not isinstance(data, dict):
-        raise KnowledgeFormatError(str(path), "expected an object of splits")
+        raise KnowledgeFormatError(source, "expected an object of splits")
     splits: dict[str, list[Example]] = {}
     for name, rows in data.items():
         if not isinstance(rows, list):
-            raise KnowledgeFormatError(str(path), f"split {name!r} is not a list")
+            raise KnowledgeFormatError(source, f"split {name!r} is not a list")
         for i, row in enumerate(rows):
-            if not (isinstance(row, list) and len(row) == 2 and all(isinstance(v, str) for v in row)):
-                raise KnowledgeFormatError(str(path), f"split {name!r}, row {i + 1}: expected [text, label]")
-        splits[name] = [(text, label) for text, label in rows]
+            if not (isinstance(row, list) and len(row) == 2 and all(isinstance(v, str) and v.strip() for v in row)):
+                raise KnowledgeFormatError(source, f"split {name!r}, row {i + 1}: expected [text, label]")
+        splits[name] = [(text.strip(), label.strip()) for text, label in rows]
     if "train" not in splits:
-        raise KnowledgeFormatError(str(path), "no `train` split")
+        raise KnowledgeFormatError(source, "no `train` split")
     return Dataset(splits, {})
+
+
+def is_labelled_csv(header: list[str]) -> bool:
+    """A `text,label` header (or one of the synonyms the Bitext and similar sets use)?"""
+    return _column(header, TEXT_COLUMNS) is not None and _column(header, LABEL_COLUMNS) is not None
 
 
 def _column(header: list[str], names: tuple[str, ...]) -> int | None:
@@ -63,27 +78,42 @@ def _column(header: list[str], names: tuple[str, ...]) -> int | None:
 
 
 def _load_csv(path: Path) -> Dataset:
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if not header:
-            raise KnowledgeFormatError(str(path), "empty file", 1)
-        text_col, label_col = _column(header, TEXT_COLUMNS), _column(header, LABEL_COLUMNS)
-        answer_col = _column(header, ANSWER_COLUMNS)
-        if text_col is None or label_col is None:
-            raise KnowledgeFormatError(str(path), f"needs a text column {TEXT_COLUMNS} and a label column {LABEL_COLUMNS}", 1)
-        rows: list[Example] = []
-        answers: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise KnowledgeFormatError(str(path), "not UTF-8 text") from None
+    return parse_labelled_csv(text, str(path))
+
+
+def parse_labelled_csv(text: str, source: str) -> Dataset:
+    """`text,label[,answer]` rows, all in one `train` split."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        raise KnowledgeFormatError(source, "empty file", 1)
+    text_col, label_col = _column(header, TEXT_COLUMNS), _column(header, LABEL_COLUMNS)
+    answer_col = _column(header, ANSWER_COLUMNS)
+    if text_col is None or label_col is None:
+        raise KnowledgeFormatError(source, f"needs a text column {TEXT_COLUMNS} and a label column {LABEL_COLUMNS}", 1)
+    rows: list[Example] = []
+    answers: dict[str, str] = {}
+    try:
         for row in reader:
             line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
             if len(row) <= max(text_col, label_col):
-                raise KnowledgeFormatError(str(path), "missing columns", line)
-            text, label = row[text_col].strip(), row[label_col].strip()
-            if not text or not label:
-                raise KnowledgeFormatError(str(path), "empty text or label", line)
-            rows.append((text, label))
-            if answer_col is not None and len(row) > answer_col and label not in answers:
+                raise KnowledgeFormatError(source, "missing columns", line)
+            utterance, label = row[text_col].strip(), row[label_col].strip()
+            if not utterance or not label:
+                raise KnowledgeFormatError(source, "empty text or label", line)
+            rows.append((utterance, label))
+            if answer_col is not None and len(row) > answer_col and row[answer_col].strip() and label not in answers:
                 answers[label] = row[answer_col].strip()
+    except csv.Error as exc:
+        raise KnowledgeFormatError(source, f"invalid CSV: {exc}", reader.line_num) from None
+    if not rows:
+        raise KnowledgeFormatError(source, "no rows")
     return Dataset({"train": rows}, answers)
 
 
@@ -102,3 +132,8 @@ def knowledge_from_examples(examples: list[Example], answers: dict[str, str] | N
             questions=tuple(questions), tags=("out_of_scope",) if oos else (),
         ))
     return KnowledgeBase(tuple(entries), name=name)
+
+
+def as_knowledge(dataset: Dataset, name: str = "dataset") -> KnowledgeBase:
+    """A dataset imported as a knowledge base: its training splits become intents."""
+    return knowledge_from_examples(dataset.split("train", "oos_train"), dataset.answers, name=name)

@@ -83,6 +83,10 @@ def parse_text(text: str, source: str, kind: str) -> KnowledgeBase:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
             raise KnowledgeFormatError(source, f"invalid JSON: {exc.msg}", exc.lineno) from None
+        from services.knowledge import datasets  # it imports this module
+
+        if datasets.is_splits(document):  # CLINC150's layout: its train splits become intents
+            return datasets.as_knowledge(datasets.parse_splits(document, source), Path(source).stem)
         return parse_intents(document, source)
     try:
         document, lines = _yaml_item_lines(text)
@@ -95,19 +99,28 @@ def parse_text(text: str, source: str, kind: str) -> KnowledgeBase:
 
 
 def parse_faq_csv(text: str, source: str) -> KnowledgeBase:
-    """`question,answer` rows; rows sharing an answer become one entry."""
+    """`question,answer` rows; rows sharing an answer become one entry. A `text,label`
+    CSV (a public intent dataset such as Bitext's) becomes one intent per label."""
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header or [h.strip().lower() for h in header[:2]] != ["question", "answer"]:
-        raise KnowledgeFormatError(source, "the first row must be the header `question,answer`", 1)
+        from services.knowledge import datasets  # it imports this module
+
+        if header and datasets.is_labelled_csv(header):
+            return datasets.as_knowledge(datasets.parse_labelled_csv(text, source), Path(source).stem)
+        raise KnowledgeFormatError(
+            source, "the first row must be the header `question,answer` (FAQ) or `text,label` (intent dataset)", 1)
     by_answer: dict[str, list[str]] = {}
-    for row in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) < 2 or not row[0].strip() or not row[1].strip():
-            raise KnowledgeFormatError(source, "each row needs a question and an answer", line)
-        by_answer.setdefault(row[1].strip(), []).append(row[0].strip())
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) < 2 or not row[0].strip() or not row[1].strip():
+                raise KnowledgeFormatError(source, "each row needs a question and an answer", line)
+            by_answer.setdefault(row[1].strip(), []).append(row[0].strip())
+    except csv.Error as exc:
+        raise KnowledgeFormatError(source, f"invalid CSV: {exc}", reader.line_num) from None
     if not by_answer:
         raise KnowledgeFormatError(source, "no rows")
     entries, used = [], set()
@@ -158,7 +171,7 @@ def parse_article(text: str, source: str, html: bool = False) -> list[Entry]:
 
     The URL comes from a first line `url: ...` (or `<!-- url: ... -->`, or a
     `<link rel="canonical">`); the anchor from the heading."""
-    url_match = re.search(r"^(?:<!--\s*)?url:\s*(\S+?)(?:\s*-->)?\s*$", text, re.M) or re.search(
+    url_match = re.search(r"^(?:<!--\s*)?url:\s*(\S+?)(?:\s*-->)?\s*$", text, re.MULTILINE) or re.search(
         r'<link[^>]+rel="canonical"[^>]+href="([^"]+)"', text)
     base_url = url_match.group(1) if url_match else None
     if html:

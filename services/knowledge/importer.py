@@ -3,10 +3,11 @@ swaps to it within seconds), or just check a file.
 
     python -m services.knowledge.importer PATH [--check] [--dataset]
 
-PATH: intents YAML/JSON, FAQ CSV (question,answer), an article (Markdown/HTML) or a
-folder of these; with --dataset, a public intent dataset (CLINC150 layout JSON or
-text,label CSV: its train splits become intents). A bad file prints the file, line and
-problem, exits 2 and changes nothing.
+PATH: intents YAML/JSON, FAQ CSV (question,answer), an article (Markdown/HTML), a public
+intent dataset (CLINC150-layout JSON or text,label CSV: its train splits become intents;
+recognised by its shape, or forced with --dataset) or a folder of these. A bad file
+prints the file, line and problem, exits 2 and changes nothing. --check reads the file
+and checks the engine could serve it, without touching Redis.
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ import sys
 from services.config import load_settings
 from services.container import connect_redis
 from services.errors import InvalidKnowledge
-from services.knowledge.datasets import knowledge_from_examples, load_dataset
+from services.knowledge.datasets import as_knowledge, load_dataset
 from services.knowledge.formats import KnowledgeFormatError, load_knowledge
 from services.knowledge.model import KnowledgeBase
-from services.knowledge.service import KnowledgeService
+from services.knowledge.service import KnowledgeService, check_servable
 
 
 def read(path: str, dataset: bool) -> KnowledgeBase:
     if dataset:
-        data = load_dataset(path)
-        return knowledge_from_examples(data.split("train", "oos_train"), data.answers, name=path)
+        return as_knowledge(load_dataset(path), name=path)
     return load_knowledge(path)
 
 
@@ -38,10 +38,15 @@ async def run(args: argparse.Namespace) -> int:
     except KnowledgeFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    settings = load_settings()
+    try:
+        check_servable(kb)
+    except InvalidKnowledge as exc:
+        print(f"error: {args.path}: {exc.detail}", file=sys.stderr)
+        return 2
     if args.check:
         print(json.dumps({"ok": True, "entries": len(kb.entries)}))
         return 0
+    settings = load_settings()
     redis = await connect_redis(settings)
     if redis is None:
         print("error: no Redis to import into (set REDIS_URL)", file=sys.stderr)

@@ -34,7 +34,7 @@ def model_location(name: str) -> str:
 
 
 @functools.cache
-def load_model(name: str):  # noqa: ANN201 - SentenceTransformer is an optional import
+def load_model(name: str):
     location = model_location(name)
     if Path(location).is_dir():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -18,9 +18,11 @@ import logging
 import time
 import zlib
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from services.config import Settings
 from services.errors import EntryNotFound, InvalidKnowledge, KnowledgeConflict
@@ -35,6 +37,7 @@ from services.knowledge.model import Engine, Entry, KnowledgeBase, Match
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0
+SUPERSEDED_TTL = 3600  # seconds a replaced version stays in Redis for instances still catching up
 
 
 def kb_version(kb: KnowledgeBase) -> str:
@@ -67,6 +70,14 @@ def parse_upload(body: Any, content_type: str, fmt: str | None) -> KnowledgeBase
         raise InvalidKnowledge(str(exc)) from None
 
 
+def check_servable(kb: KnowledgeBase) -> None:
+    """InvalidKnowledge unless the engine can be trained on it and answer something."""
+    labelled = {e.id for e in kb.entries if e.questions}
+    answerable = {e.id for e in kb.entries if e.questions and "out_of_scope" not in e.tags}
+    if len(labelled) < 2 or not answerable:
+        raise InvalidKnowledge("a knowledge base needs at least two entries with example questions")
+
+
 def entry_view(entry: Entry, score: float | None = None) -> dict[str, Any]:
     view: dict[str, Any] = {"id": entry.id, "kind": entry.kind, "title": entry.title, "url": entry.url,
                             "answer": entry.answer}
@@ -87,6 +98,10 @@ class KnowledgeService:
         self.train_seconds: float | None = None
         self.pending: str | None = None
         self.last_error: str | None = None
+        self._latest: KnowledgeBase | None = None  # the newest accepted, serving or still training
+        self._generation = 0  # bumped by every accepted change: the newest one wins
+        self._publishing = asyncio.Lock()
+        self._unusable: str | None = None  # a stored version this instance could not train
         self._tasks: set[asyncio.Task] = set()
         self._watcher: asyncio.Task | None = None
         self._closing = False
@@ -149,12 +164,15 @@ class KnowledgeService:
 
     def stats(self) -> dict[str, Any]:
         entries = self.kb.entries if self.kb else ()
+        trained_at = (datetime.fromtimestamp(self.trained_at, UTC).isoformat(timespec="seconds")
+                      if self.trained_at else None)
         return {
             "version": self.version, "engine": self.engine.name if self.engine else None,
+            "name": self.kb.name if self.kb else None,
             "entries": len(entries), "intents": sum(e.kind == "intent" for e in entries),
             "faqs": sum(e.kind == "faq" for e in entries),
             "passages": sum(e.kind == "passage" for e in entries),
-            "trainSeconds": self.train_seconds,
+            "trainedAt": trained_at, "trainSeconds": self.train_seconds,
         }
 
     def status(self) -> dict[str, Any]:
@@ -192,13 +210,14 @@ class KnowledgeService:
             raise KnowledgeConflict(exc.detail) from None
 
     async def replace(self, kb: KnowledgeBase) -> dict[str, Any]:
-        """Check now, train in the background, then swap here and announce to the others."""
-        answerable = {e.id for e in kb.entries if e.questions and "out_of_scope" not in e.tags}
-        if len({e.id for e in kb.entries if e.questions}) < 2 or not answerable:
-            raise InvalidKnowledge("a knowledge base needs at least two entries with example questions")
+        """Check now, train in the background, then swap here and announce to the others.
+
+        Changes made in quick succession are trained side by side; the newest wins."""
+        check_servable(kb)
         version = await asyncio.to_thread(kb_version, kb)
-        self.pending = version
-        task = asyncio.create_task(self._publish(kb, version), name=f"knowledge-{version}")
+        self._generation += 1
+        self._latest, self.pending = kb, version
+        task = asyncio.create_task(self._publish(kb, version, self._generation), name=f"knowledge-{version}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return self.status()
@@ -210,9 +229,11 @@ class KnowledgeService:
 
     # -- internals ---------------------------------------------------------------------
     def _require_kb(self) -> KnowledgeBase:
-        if self.kb is None:
+        """The base a one-entry change applies to: the newest accepted, even if still training."""
+        kb = self._latest or self.kb
+        if kb is None:
             raise RuntimeError("knowledge engine not started")
-        return self.kb
+        return kb
 
     async def _train(self, kb: KnowledgeBase) -> tuple[Engine, float, str]:
         """Engine, training seconds and version, all computed in a worker thread."""
@@ -230,26 +251,44 @@ class KnowledgeService:
         log.info("knowledge ready", extra={"entries": len(kb.entries), "version": self.version,
                                            "engine": self.engine.name, "train_seconds": self.train_seconds})
 
-    async def _publish(self, kb: KnowledgeBase, version: str) -> None:
+    async def _publish(self, kb: KnowledgeBase, version: str, generation: int) -> None:
         try:
             trained = await self._train(kb)
-        except Exception as exc:  # a bad upload never replaces the serving version
+        except Exception as exc:  # noqa: BLE001 - any training failure: the old version keeps serving
             self.last_error = f"training failed: {type(exc).__name__}: {exc}"[:500]
             log.warning("knowledge upload not swapped in", extra={"version": version, "error": self.last_error})
-            if self.pending == version:
-                self.pending = None
+            if generation == self._generation:
+                self._latest, self.pending = None, None
             return
-        if self.redis is not None:
-            blob = await asyncio.to_thread(dump, kb)
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.set(self.version_key(version), blob)
-                pipe.set(self.current_key, version)
-                await pipe.execute()
-            await self.redis.publish(self.channel, version)
-        await self._install(kb, trained)
-        self.last_error = None
-        if self.pending == version:
-            self.pending = None
+        blob = await asyncio.to_thread(dump, kb) if self.redis is not None else b""
+        async with self._publishing:  # store, announce, install: one change at a time, in order
+            if generation != self._generation:  # a newer change was accepted meanwhile: it wins
+                log.info("knowledge version superseded before it served", extra={"version": version})
+                return
+            if self.redis is not None:
+                try:
+                    await self._store(version, blob)
+                except RedisError as exc:  # not stored, so not served: instances must agree
+                    self.last_error = f"could not store the new version: {type(exc).__name__}: {exc}"[:500]
+                    log.warning("knowledge upload not swapped in", extra={"version": version,
+                                                                          "error": self.last_error})
+                    self._latest, self.pending = None, None
+                    return
+            await self._install(kb, trained)
+            self.last_error = None
+            self._latest, self.pending = None, None
+
+    async def _store(self, version: str, blob: bytes) -> None:
+        """Make `version` the serving one in Redis and announce it; the one it replaces expires."""
+        assert self.redis is not None
+        previous = await self.redis.get(self.current_key)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.version_key(version), blob)
+            pipe.set(self.current_key, version)
+            if previous and previous.decode() != version:
+                pipe.expire(self.version_key(previous.decode()), SUPERSEDED_TTL)
+            await pipe.execute()
+        await self.redis.publish(self.channel, version)
 
     async def _watch(self) -> None:
         """Follow versions published by other instances (pub/sub, with a slow poll)."""
@@ -264,7 +303,7 @@ class KnowledgeService:
                     await self._catch_up()  # on an announcement, or every few seconds
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a lost connection: reconnect and catch up
                 if self._closing:
                     return
                 log.warning("knowledge watcher reconnecting", extra={"error": type(exc).__name__})
@@ -274,18 +313,23 @@ class KnowledgeService:
                     await asyncio.wait_for(pubsub.aclose(), 2)
 
     async def _catch_up(self) -> None:
+        """Serve the version Redis says is current, if it is not the one serving here."""
         assert self.redis is not None
         current = await self.redis.get(self.current_key)
-        if not current or current.decode() in (self.version, self.pending):
+        if not current or current.decode() in (self.version, self.pending, self._unusable):
             return
         version = current.decode()
         blob = await self.redis.get(self.version_key(version))
         if blob is None:
             return
-        kb = await asyncio.to_thread(load, blob)
-        self.pending = version
         try:
-            await self._install(kb, await self._train(kb))
-        finally:
-            if self.pending == version:
-                self.pending = None
+            kb = await asyncio.to_thread(load, blob)
+            trained = await self._train(kb)
+        except Exception as exc:  # noqa: BLE001 - e.g. stored by an instance with another engine
+            self._unusable = version
+            log.warning("stored knowledge version not usable here",
+                        extra={"version": version, "error": f"{type(exc).__name__}: {exc}"[:500]})
+            return
+        async with self._publishing:
+            if await self.redis.get(self.current_key) == current:  # else a newer one: next round
+                await self._install(kb, trained)

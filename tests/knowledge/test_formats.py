@@ -84,3 +84,44 @@ def test_bad_files_name_the_file_line_and_problem(tmp_path, name, text, problem,
         load_knowledge(path)
     assert problem in str(err.value) and str(path) in str(err.value)
     assert err.value.line == line
+
+
+def test_public_datasets_are_recognised_by_their_shape(tmp_path):
+    splits = write(tmp_path, "intents.json", '{"train": [["hi there", "greet"], ["bye now", "bye"], '
+                   '["what is love", "oos"]], "val": [["hello", "greet"]]}')
+    kb = load_knowledge(splits)
+    assert {e.id for e in kb.entries} == {"greet", "bye", "oos"} and kb.get("greet").questions == ("hi there",)
+    assert "out_of_scope" in kb.get("oos").tags
+    labelled = load_knowledge(BITEXT)
+    assert len(labelled.entries) == 27 and labelled.get("cancel_order").answer.startswith("I understand")
+
+
+@pytest.mark.parametrize(("name", "text", "problem", "line"), [
+    ("bad.json", '{"train": [["text only"]]}', "split 'train', row 1: expected [text, label]", None),
+    ("bad.json", '{"train": [["a", " "]]}', "row 1: expected [text, label]", None),
+    ("bad.csv", "text,label\nhello,greet\n,greet\n", "empty text or label", 3),
+    ("bad.csv", 'text,label\nhello,greet\n"unclosed,greet\n', "missing columns", 3),
+])
+def test_bad_dataset_files_name_the_file_line_and_problem(tmp_path, name, text, problem, line):
+    path = write(tmp_path, name, text)
+    with pytest.raises(KnowledgeFormatError) as err:
+        load_knowledge(path)
+    assert problem in str(err.value) and str(path) in str(err.value)
+    assert err.value.line == line
+
+
+def test_the_import_check_reads_validates_and_changes_nothing(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    def check(path):
+        return subprocess.run([sys.executable, "-m", "services.knowledge.importer", str(path), "--check"],
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    done = check(write(tmp_path, "faq.csv", "question,answer\nDo you sell socks?,Yes.\nAny hats?,No.\n"))
+    assert done.returncode == 0 and json.loads(done.stdout) == {"ok": True, "entries": 2}
+    done = check(write(tmp_path, "one.csv", "question,answer\nDo you sell socks?,Yes.\n"))
+    assert done.returncode == 2 and "at least two entries" in done.stderr
+    done = check(write(tmp_path, "broken.yaml", "intents:\n  - name: a\n    questions: [x\n"))
+    assert done.returncode == 2 and "broken.yaml, line" in done.stderr
