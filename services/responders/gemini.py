@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -156,11 +157,13 @@ class GeminiResponder(Responder):
         answer = AnswerStream()
         usage: Usage | None = None
         try:
-            async for chunk in await self.client.aio.models.generate_content_stream(**self._request(prompt)):
-                usage = usage_of(chunk) or usage
-                check_blocked(chunk)
-                if (text := _text_of(chunk)) and (delta := answer.feed(text)):
-                    yield Delta(delta)
+            chunks = await self.client.aio.models.generate_content_stream(**self._request(prompt))
+            async with aclosing(chunks):  # a timeout or a caller leaving closes the HTTP stream now
+                async for chunk in chunks:
+                    usage = usage_of(chunk) or usage
+                    check_blocked(chunk)
+                    if (text := _text_of(chunk)) and (delta := answer.feed(text)):
+                        yield Delta(delta)
         except ResponderError:
             raise
         except Exception as exc:  # the SDK's errors and its HTTP client's: typed above

@@ -43,11 +43,13 @@ def gemini_fake(_gemini_server: RunningFake) -> Iterator[RunningFake]:
     _gemini_server.fake.reset()
 
 
-@pytest.fixture(scope="module")
-async def local() -> LocalResponder:
+@pytest.fixture(scope="session")
+async def local() -> AsyncIterator[LocalResponder]:
+    """The embedded responder over the demo knowledge base (no Redis)."""
     knowledge = KnowledgeService(Settings(_env_file=None))
     await knowledge.start()
-    return LocalResponder(knowledge)
+    yield LocalResponder(knowledge)
+    await knowledge.aclose()
 
 
 @pytest.fixture
