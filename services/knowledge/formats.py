@@ -141,6 +141,7 @@ class _HtmlText(HTMLParser):
         super().__init__()
         self.lines: list[str] = []
         self.heading: int | None = None
+        self.anchor: str | None = None
         self.skip = 0
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
@@ -148,6 +149,7 @@ class _HtmlText(HTMLParser):
             self.skip += 1
         elif tag in ("h1", "h2", "h3"):
             self.heading = int(tag[1])
+            self.anchor = dict(attrs).get("id")
             self.lines.append("#" * self.heading + " ")
         elif tag in ("p", "li", "br", "div", "tr"):
             self.lines.append("")
@@ -157,6 +159,9 @@ class _HtmlText(HTMLParser):
             self.skip -= 1
         elif tag in ("h1", "h2", "h3"):
             self.heading = None
+            if self.anchor:  # the page's own anchor, in Markdown's `{#id}` form
+                self.lines[-1] = f"{self.lines[-1].rstrip()} {{#{self.anchor}}}"
+                self.anchor = None
             self.lines.append("")
 
     def handle_data(self, data: str) -> None:
@@ -166,11 +171,40 @@ class _HtmlText(HTMLParser):
             self.lines[-1] += data.strip() + " "
 
 
+MAX_PASSAGE = 1500  # characters; a longer section is split at sentence ends, same anchor
+
+
+def split_passage(content: str, limit: int = MAX_PASSAGE) -> list[str]:
+    """A section's text in pieces of at most about `limit` characters, cut between sentences."""
+    if len(content) <= limit:
+        return [content]
+    pieces, current = [], ""
+    for sentence in re.split(r"(?<=[.!?])\s+", content):
+        while len(sentence) > limit:  # one very long sentence: cut it at a space
+            cut = sentence.rfind(" ", 0, limit)
+            cut = cut if cut > 0 else limit
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(sentence[:cut].strip())
+            sentence = sentence[cut:].strip()
+        if current and len(current) + 1 + len(sentence) > limit:
+            pieces.append(current)
+            current = sentence
+        else:
+            current = f"{current} {sentence}".strip()
+    if current:
+        pieces.append(current)
+    return [piece for piece in pieces if piece]
+
+
 def parse_article(text: str, source: str, html: bool = False) -> list[Entry]:
     """Split an article into passages at headings: title, anchor and source URL each.
 
     The URL comes from a first line `url: ...` (or `<!-- url: ... -->`, or a
-    `<link rel="canonical">`); the anchor from the heading."""
+    `<link rel="canonical">`); the anchor from the heading (`## Title {#anchor}` or an
+    HTML heading's `id` when given, else the title as GitHub would slug it, with `-1`,
+    `-2` for repeats). A long section becomes several passages (`id~2`, ...) with the same URL."""
     url_match = re.search(r"^(?:<!--\s*)?url:\s*(\S+?)(?:\s*-->)?\s*$", text, re.MULTILINE) or re.search(
         r'<link[^>]+rel="canonical"[^>]+href="([^"]+)"', text)
     base_url = url_match.group(1) if url_match else None
@@ -182,20 +216,29 @@ def parse_article(text: str, source: str, html: bool = False) -> list[Entry]:
     passages: list[Entry] = []
     title, body = stem.replace("-", " ").replace("_", " "), []
 
+    anchors: dict[str, int] = {}
+    given: str | None = None
+
     def flush() -> None:
         content = " ".join(line.strip() for line in body if line.strip())
-        if content:
-            anchor = slug(title).replace("_", "-")
+        if not content:
+            return
+        anchor = given or slug(title).replace("_", "-")
+        seen = anchors.get(anchor, 0)
+        anchors[anchor] = seen + 1
+        if seen and not given:
+            anchor = f"{anchor}-{seen}"
+        for part, piece in enumerate(split_passage(content), start=1):
             passages.append(Entry(
-                id=f"{stem}#{anchor}", kind="passage", title=title, answer=content[:4000],
-                url=f"{base_url}#{anchor}" if base_url else None,
+                id=f"{stem}#{anchor}" + (f"~{part}" if part > 1 else ""), kind="passage", title=title,
+                answer=piece, url=f"{base_url}#{anchor}" if base_url else None,
             ))
 
     for line in text.splitlines():
-        heading = re.match(r"^(#{1,3})\s+(.*)$", line)
+        heading = re.match(r"^(#{1,3})\s+(.*?)(?:\s*\{#([\w.:-]+)\})?\s*$", line)
         if heading:
             flush()
-            title, body = heading.group(2).strip(), []
+            title, given, body = heading.group(2).strip(), heading.group(3), []
         elif not re.match(r"^(?:<!--\s*)?url:", line):
             body.append(line)
     flush()

@@ -125,3 +125,19 @@ def test_the_import_check_reads_validates_and_changes_nothing(tmp_path):
     assert done.returncode == 2 and "at least two entries" in done.stderr
     done = check(write(tmp_path, "broken.yaml", "intents:\n  - name: a\n    questions: [x\n"))
     assert done.returncode == 2 and "broken.yaml, line" in done.stderr
+
+
+def test_article_anchors_follow_the_page_and_long_sections_are_split(tmp_path):
+    sentence = "Parcels wait at the locker for seven days before they come back to us. "
+    write(tmp_path, "lockers.md", "url: https://acme.example/lockers\n## Overview\nFirst.\n## Overview\nSecond.\n"
+          "## Pick-up {#pickup}\n" + sentence * 60 + "\n")
+    write(tmp_path, "faq.html", '<link rel="canonical" href="https://acme.example/faq">'
+          '<h2 id="q-7">Can I pay later?</h2><p>Yes, with Klarna.</p>')
+    kb = load_knowledge(tmp_path)
+    ids = [e.id for e in kb.entries]
+    assert ids[:3] == ["faq#q-7", "lockers#overview", "lockers#overview-1"]
+    assert kb.get("faq#q-7").url == "https://acme.example/faq#q-7" and kb.get("faq#q-7").title == "Can I pay later?"
+    pickup = [e for e in kb.entries if e.id.startswith("lockers#pickup")]
+    assert len(pickup) == 3 and [e.id for e in pickup][1:] == ["lockers#pickup~2", "lockers#pickup~3"]
+    assert all(e.url == "https://acme.example/lockers#pickup" and len(e.answer) <= 1500 for e in pickup)
+    assert "".join(e.answer for e in pickup).replace(" ", "") == (sentence * 60).replace(" ", "")
