@@ -6,10 +6,16 @@ softmax over the SVM margins with a temperature fitted on held-out data (cross-v
 on small knowledge bases, one held-out half on large ones), so that a confidence of 0.7
 is right about 70% of the time. Entries marked out-of-scope (examples of what the bot
 must not answer) form their own class; predicting it means "out of scope".
+A knowledge base with no out-of-scope examples of its own borrows general ones
+(`general_oos.txt`: weather, trivia, jokes, homework...), less any close to its own
+questions, so that "recommend me a movie" is refused rather than matched to a greeting.
 Article passages are retrieved by cosine similarity for grounding.
 """
 
 from __future__ import annotations
+
+import functools
+from pathlib import Path
 
 import numpy as np
 from joblib import parallel_backend
@@ -25,6 +31,30 @@ from services.knowledge.model import Engine, Entry, Hit, KnowledgeBase, Match
 
 OUT_OF_SCOPE = "__out_of_scope__"
 SMALL = 3000  # examples; below this, calibrate by 5-fold cross-validation
+GENERAL_OOS = Path(__file__).with_name("general_oos.txt")
+TOO_CLOSE = 0.5  # word cosine to a knowledge base question above which a general one is left out
+BORROW_RATIO = 5  # borrowed out-of-scope examples, at most, per median examples of an entry
+
+
+@functools.cache
+def general_out_of_scope() -> tuple[str, ...]:
+    lines = (line.strip() for line in GENERAL_OOS.read_text(encoding="utf-8").splitlines())
+    return tuple(line for line in lines if line and not line.startswith("#"))
+
+
+def borrowed_out_of_scope(questions: list[str], labels: list[str]) -> list[str]:
+    """General out-of-scope questions for a knowledge base that has none: those not close
+    to any of its own questions, at most BORROW_RATIO times its median examples per entry
+    (evenly spread over the list's topics), so a small base is not swamped by them."""
+    general = list(general_out_of_scope())
+    words = TfidfVectorizer(sublinear_tf=True).fit(questions + general)
+    closest = (words.transform(general) @ words.transform(questions).T).max(axis=1).toarray().ravel()
+    kept = [q for q, similarity in zip(general, closest, strict=True) if similarity < TOO_CLOSE]
+    _, per_entry = np.unique(labels, return_counts=True)
+    cap = int(BORROW_RATIO * np.median(per_entry))
+    if len(kept) <= cap:
+        return kept
+    return [kept[i] for i in np.linspace(0, len(kept) - 1, cap).round().astype(int)]
 
 
 class Features:
@@ -102,6 +132,8 @@ def held_out_margins(features: csr_matrix, labels: np.ndarray, classes: np.ndarr
 
 class ClassicalEngine(Engine):
     name = "classical"
+    #: learn general out-of-scope questions when the knowledge base has none of its own
+    borrow_out_of_scope = True
 
     def __init__(self, kb: KnowledgeBase, features: Features, classes: np.ndarray, weights: np.ndarray,
                  intercepts: np.ndarray, temperature: float, passages: PassageIndex | None) -> None:
@@ -130,6 +162,10 @@ class ClassicalEngine(Engine):
                 labels.append(label)
         if len(set(labels)) < 2:
             raise ValueError("the knowledge base needs at least two entries with example questions")
+        if cls.borrow_out_of_scope and OUT_OF_SCOPE not in labels:  # its own examples know best
+            borrowed = borrowed_out_of_scope(texts, labels)
+            texts += borrowed
+            labels += [OUT_OF_SCOPE] * len(borrowed)
         y = np.asarray(labels)
         features = cls.make_features(model_name)
         matrix = features.fit(texts)

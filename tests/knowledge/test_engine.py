@@ -6,9 +6,15 @@ import sys
 
 import pytest
 
-from services.knowledge.classical import ClassicalEngine
+from services.knowledge.classical import (
+    ClassicalEngine,
+    borrowed_out_of_scope,
+    general_out_of_scope,
+)
 from services.knowledge.datasets import knowledge_from_examples, load_dataset
 from services.knowledge.formats import load_knowledge
+from services.knowledge.model import KnowledgeBase
+from tests.knowledge.conftest import CLINC
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +82,25 @@ def test_the_eval_command_reports_accuracy_alone_without_out_of_scope_data(tmp_p
     report = json.loads(subprocess.run([sys.executable, "-m", "bench.kb_eval", "--data", str(path)],
                                        capture_output=True, text=True, timeout=120, check=True).stdout)
     assert "accuracy" in report and "oos_recall" not in report and "threshold" not in report
+
+
+def test_a_base_without_out_of_scope_examples_borrows_general_ones():
+    """Refuses off-topic questions it has never seen (CLINC150's out-of-scope validation set,
+    not the bundled list) while still answering its own."""
+    demo = load_knowledge("services/knowledge/demo/shop.yaml")
+    kb = KnowledgeBase(tuple(e for e in demo.entries if "out_of_scope" not in e.tags))
+    engine = ClassicalEngine.train(kb)
+    unseen = [text for text, _ in json.loads(CLINC.read_text())["oos_val"]]
+    refused = [m.entry is None or m.confidence < 0.5 for m in map(engine.match, unseen)]
+    assert sum(refused) / len(refused) >= 0.8
+    for question, intent in [("where is my parcel", "order_status"), ("i forgot my password", "reset_password")]:
+        assert engine.match(question).entry.id == intent
+
+
+def test_borrowed_questions_leave_out_what_the_base_answers_and_stay_few():
+    hotels = ["find me a hotel in rome", "book a hotel room", "hotel near the station"]
+    flights = ["change my flight", "flight status", "is my flight delayed"]
+    borrowed = borrowed_out_of_scope(hotels + flights, ["hotel"] * 3 + ["flight"] * 3)
+    assert "find me a hotel in barcelona" in general_out_of_scope()
+    assert "find me a hotel in barcelona" not in borrowed and len(borrowed) == 15  # 5 x 3 per entry
+    assert set(borrowed) < set(general_out_of_scope())

@@ -104,7 +104,8 @@ async def test_a_bad_base_is_refused_at_once_and_nothing_changes(services, redis
 async def test_a_base_that_fails_to_train_keeps_the_old_version_serving(services, redis):
     service = await services()
     before = service.version
-    untrainable = KnowledgeBase((Entry("a", "intent", "A", "a", ("?",)), Entry("b", "intent", "B", "b", ("!",))))
+    untrainable = KnowledgeBase((Entry("a", "intent", "A", "a", ("?",)),  # no words to learn from
+                                 Entry("b", "intent", "B", "", ("!",), tags=("out_of_scope",))))
     await service.replace(untrainable)
     await service.wait_idle()
     status = service.status()
