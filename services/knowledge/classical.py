@@ -15,16 +15,15 @@ Article passages are retrieved by cosine similarity for grounding.
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from joblib import parallel_backend
 from scipy.optimize import minimize_scalar
 from scipy.sparse import csr_matrix, hstack
 from scipy.special import log_softmax, softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import StratifiedKFold, train_test_split
-from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import LinearSVC
 
 from services.knowledge.model import Engine, Entry, Hit, KnowledgeBase, Match
@@ -79,22 +78,26 @@ class Features:
 
 
 def fit_svm(features: csr_matrix, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One-vs-rest linear SVMs; returns (classes, weights, intercepts) for fast scoring."""
+    """One-vs-rest linear SVMs; returns (classes, weights, intercepts) for fast scoring.
+
+    Two threads (liblinear releases the GIL); each class's weights are copied as float32
+    into one matrix as soon as its SVM is fitted, so no more than two float64 models are
+    ever alive: peak memory matters on large knowledge bases."""
     features = features.astype(np.float64)  # liblinear's type: convert once, not per class
-    with parallel_backend("threading", n_jobs=2):
-        model = OneVsRestClassifier(LinearSVC(C=1.0), n_jobs=2).fit(features, labels)
-    classes = model.classes_
-    estimators = model.estimators_
+    classes = np.unique(labels)
     if len(classes) == 2:  # a single binary SVM: mirror it into two columns
-        coef = estimators[0].coef_[0].astype(np.float32)
-        weights = np.vstack([-coef, coef])
-        intercepts = np.array([-estimators[0].intercept_[0], estimators[0].intercept_[0]])
-    else:
-        weights = np.empty((len(estimators), features.shape[1]), dtype=np.float32)
-        for row, est in enumerate(estimators):
-            weights[row] = est.coef_[0]
-            est.coef_ = None  # free each as it is copied: peak memory matters on big sets
-        intercepts = np.array([est.intercept_[0] for est in estimators])
+        svm = LinearSVC(C=1.0, random_state=0).fit(features, labels == classes[1])
+        coef = svm.coef_[0].astype(np.float32)
+        return classes, np.vstack([-coef, coef]), np.array([-svm.intercept_[0], svm.intercept_[0]])
+    weights = np.empty((len(classes), features.shape[1]), dtype=np.float32)
+    intercepts = np.empty(len(classes))
+
+    def fit_one(row: int) -> None:
+        svm = LinearSVC(C=1.0, random_state=0).fit(features, labels == classes[row])
+        weights[row], intercepts[row] = svm.coef_[0], svm.intercept_[0]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(fit_one, range(len(classes))))
     return classes, weights, intercepts
 
 
