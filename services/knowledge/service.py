@@ -214,10 +214,12 @@ class KnowledgeService:
 
         Changes made in quick succession are trained side by side; the newest wins."""
         check_servable(kb)
+        self._generation += 1  # no await before this: a concurrent one-entry change builds on kb
+        generation, self._latest = self._generation, kb
         version = await asyncio.to_thread(kb_version, kb)
-        self._generation += 1
-        self._latest, self.pending = kb, version
-        task = asyncio.create_task(self._publish(kb, version, self._generation), name=f"knowledge-{version}")
+        if generation == self._generation:
+            self.pending = version
+        task = asyncio.create_task(self._publish(kb, version, generation), name=f"knowledge-{version}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return self.status()

@@ -168,3 +168,12 @@ async def test_passages_and_out_of_scope_in_search(services, tmp_path):
     assert passage["url"] == "https://acme.example/care#caring-for-leather" and passage["score"] > 0
     refused = await service.search("tell me a joke about the weather")
     assert refused["outOfScope"] is True and "match" not in refused
+
+
+async def test_concurrent_one_entry_changes_all_land(services):
+    service = await services()
+    questions = {"parking": "is there parking", "wifi": "do you have wifi", "toilets": "where are the toilets"}
+    await asyncio.gather(*(service.add_entry({"name": name, "questions": [q, f"{q} please"], "answer": name})
+                           for name, q in questions.items()))
+    await service.wait_idle()
+    assert set(questions) <= {e.id for e in service.kb.entries}
