@@ -50,24 +50,35 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     api = connexion.AsyncApp(__name__, specification_dir=ROOT / "openapi", lifespan=lifespan)
     validate_responses = not settings.is_production
     api.add_api(
-        spec, base_path="/api/v1", strict_validation=True,
+        spec,
+        base_path="/api/v1",
+        strict_validation=True,
         validate_responses=validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
     )
     api.add_api(
-        bundled_spec("root.yaml"), base_path="", name="root", strict_validation=True,
+        bundled_spec("root.yaml"),
+        base_path="",
+        name="root",
+        strict_validation=True,
         validate_responses=validate_responses,
         swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
     )
     problems.register(api)
     api.add_middleware(
-        CORSMiddleware, position=connexion.middleware.MiddlewarePosition.BEFORE_EXCEPTION,
-        allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "PUT", "DELETE"],
+        CORSMiddleware,
+        position=connexion.middleware.MiddlewarePosition.BEFORE_EXCEPTION,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
         allow_headers=["*"],
     )
-    static = Starlette(routes=[Mount("/", StaticFiles(directory=ROOT / "public", html=True, check_dir=False))])
+    static = Starlette(
+        routes=[Mount("/", StaticFiles(directory=ROOT / "public", html=True, check_dir=False))]
+    )
     return RequestContext(
-        socketio.ASGIApp(sio, other_asgi_app=BodyLimit(split_traffic(api, static, json.dumps(spec).encode())))
+        socketio.ASGIApp(
+            sio, other_asgi_app=BodyLimit(split_traffic(api, static, json.dumps(spec).encode()))
+        )
     )
 
 
@@ -76,8 +87,13 @@ def main() -> None:
     import uvicorn
 
     settings = load_settings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                timeout_graceful_shutdown=5, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        timeout_graceful_shutdown=5,
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

@@ -43,15 +43,19 @@ async def send_message(request: Request) -> JSONResponse:
     if not await redis.hgetall(keys[0]):
         return JSONResponse({"error": "not found"}, 404)
     now = int(time.time() * 1000)
-    n = await append(keys=keys, args=[json.dumps({"role": "user", "content": body["message"]}), TTL, now, sid])
+    n = await append(
+        keys=keys, args=[json.dumps({"role": "user", "content": body["message"]}), TTL, now, sid]
+    )
     await redis.lrange(keys[1], max(0, n - 11), n - 2)
     reply = {"role": "assistant", "content": "ok"}
     await append(keys=keys, args=[json.dumps(reply), TTL, now, sid])
     return JSONResponse({"success": True, "response": "ok"})
 
 
-app = Starlette(routes=[
-    Route("/api/v1/chat/session", create_session, methods=["POST"]),
-    Route("/api/v1/chat/message", send_message, methods=["POST"]),
-    Route("/api/v1/health", lambda r: JSONResponse({"status": "healthy"})),
-])
+app = Starlette(
+    routes=[
+        Route("/api/v1/chat/session", create_session, methods=["POST"]),
+        Route("/api/v1/chat/message", send_message, methods=["POST"]),
+        Route("/api/v1/health", lambda r: JSONResponse({"status": "healthy"})),
+    ]
+)

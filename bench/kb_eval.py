@@ -43,7 +43,9 @@ def decide(best: np.ndarray, confidence: np.ndarray, threshold: float) -> np.nda
 
 def scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | None]:
     in_scope = truth != OOS
-    out: dict[str, float | None] = {"in_scope_accuracy": float((pred[in_scope] == truth[in_scope]).mean())}
+    out: dict[str, float | None] = {
+        "in_scope_accuracy": float((pred[in_scope] == truth[in_scope]).mean())
+    }
     if (~in_scope).any():
         refused = pred == OOS
         out["oos_recall"] = float(refused[~in_scope].mean())
@@ -91,7 +93,9 @@ def main() -> None:
     test = dataset.split("test", "oos_test")
     if not val:  # a flat CSV: hold out a stratified fifth
         texts, labels = zip(*train, strict=True)
-        a, b = train_test_split(np.arange(len(texts)), test_size=0.2, stratify=labels, random_state=0)
+        a, b = train_test_split(
+            np.arange(len(texts)), test_size=0.2, stratify=labels, random_state=0
+        )
         train, val = [train[i] for i in a], [train[i] for i in b]
     report_on = test or val
 
@@ -106,13 +110,19 @@ def main() -> None:
     truth = normalise([l for _, l in report_on])
     top_label = np.where(r_conf >= r_top - 1e-12, r_best, OOS)  # the argmax class, OOS included
 
-    result: dict[str, object] = {"engine": args.engine, "data": args.data,
-                                 "reported_on": "test" if test else "val", "examples": len(report_on)}
+    result: dict[str, object] = {
+        "engine": args.engine,
+        "data": args.data,
+        "reported_on": "test" if test else "val",
+        "examples": len(report_on),
+    }
     if has_oos:
         result.update(scores(decide(r_best, r_conf, threshold), truth))
         result["threshold"] = threshold
         default = scores(decide(r_best, r_conf, 0.5), truth)
-        result["at_default_threshold"] = {k: default[k] for k in ("in_scope_accuracy", "oos_recall", "oos_precision")}
+        result["at_default_threshold"] = {
+            k: default[k] for k in ("in_scope_accuracy", "oos_recall", "oos_precision")
+        }
     else:
         result["accuracy"] = round(float((r_best == truth).mean()), 4)
     result["expected_calibration_error"] = round(ece(r_top, top_label == truth), 4)

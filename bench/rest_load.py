@@ -23,9 +23,14 @@ import httpx
 import redis
 
 QUESTIONS = [
-    "How long does shipping take?", "Where is my order?", "How do I reset my password?",
-    "What payment methods do you accept?", "Can I return a sweater I bought last week?",
-    "Do you ship internationally?", "hello there", "How do I use a promo code?",
+    "How long does shipping take?",
+    "Where is my order?",
+    "How do I reset my password?",
+    "What payment methods do you accept?",
+    "Can I return a sweater I bought last week?",
+    "Do you ship internationally?",
+    "hello there",
+    "How do I use a promo code?",
 ]
 
 
@@ -36,8 +41,19 @@ def free_port() -> int:
 
 
 def start(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
-           "--no-access-log", "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     if target.endswith("create_app"):
         cmd.append("--factory")
     return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
@@ -60,14 +76,23 @@ async def drive(url: str, sessions: int, messages: int) -> dict[str, float]:
     errors = 0
     limits = httpx.Limits(max_connections=sessions, max_keepalive_connections=sessions)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
         async def conversation(i: int) -> None:
             nonlocal errors
-            res = await client.post("/api/v1/chat/session", json={"userId": f"bench{i}", "metadata": {}})
+            res = await client.post(
+                "/api/v1/chat/session", json={"userId": f"bench{i}", "metadata": {}}
+            )
             sid = res.json()["sessionId"]
             for m in range(messages):
                 t0 = time.perf_counter()
-                res = await client.post("/api/v1/chat/message", json={
-                    "sessionId": sid, "message": QUESTIONS[(i + m) % len(QUESTIONS)], "userId": f"bench{i}"})
+                res = await client.post(
+                    "/api/v1/chat/message",
+                    json={
+                        "sessionId": sid,
+                        "message": QUESTIONS[(i + m) % len(QUESTIONS)],
+                        "userId": f"bench{i}",
+                    },
+                )
                 latencies.append((time.perf_counter() - t0) * 1000)
                 errors += res.status_code != 200
 
@@ -78,7 +103,8 @@ async def drive(url: str, sessions: int, messages: int) -> dict[str, float]:
         elapsed = time.perf_counter() - started
     latencies.sort()
     return {
-        "messages": len(latencies), "errors": errors,
+        "messages": len(latencies),
+        "errors": errors,
         "messages_per_s": round(len(latencies) / elapsed, 1),
         "p50_ms": round(statistics.median(latencies), 2),
         "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 2),
@@ -93,9 +119,13 @@ async def main() -> None:
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     env = {
-        "APP_ENV": "production", "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix,
+        "APP_ENV": "production",
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": prefix,
         "SESSION_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        "LOG_LEVEL": "WARNING", "OPENAI_API_KEY": "", "GEMINI_API_KEY": "",
+        "LOG_LEVEL": "WARNING",
+        "OPENAI_API_KEY": "",
+        "GEMINI_API_KEY": "",
     }
     results = {}
     for name, target in (("supportbot", "app:create_app"), ("baseline", "bench.baseline_app:app")):
@@ -112,7 +142,8 @@ async def main() -> None:
     if keys:
         client.delete(*keys)
     results["ratio_messages_per_s"] = round(
-        results["supportbot"]["messages_per_s"] / results["baseline"]["messages_per_s"], 3)
+        results["supportbot"]["messages_per_s"] / results["baseline"]["messages_per_s"], 3
+    )
     results["load"] = {"sessions": args.sessions, "messages_per_session": args.messages}
     print(json.dumps(results, indent=2))
 

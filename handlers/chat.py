@@ -13,14 +13,16 @@ async def create_session(body: dict[str, Any]):
     session = await container().chat.start_session(
         user_id=body["userId"], metadata=body.get("metadata")
     )
-    return ok({
-        "success": True,
-        "sessionId": session.id,
-        "userId": session.user_id,
-        "createdAt": iso(session.created_at),
-        "expiresAt": iso(session.expires_at),
-        "status": session.status,
-    })
+    return ok(
+        {
+            "success": True,
+            "sessionId": session.id,
+            "userId": session.user_id,
+            "createdAt": iso(session.created_at),
+            "expiresAt": iso(session.expires_at),
+            "status": session.status,
+        }
+    )
 
 
 async def send_message(body: dict[str, Any]):
@@ -45,18 +47,20 @@ async def send_message(body: dict[str, Any]):
     return ok(reply)
 
 
-async def get_history(sessionId: str):  # noqa: N803 - the spec's parameter name
+async def get_history(sessionId: str):
     session, transcript = await container().chat.history(sessionId)
-    return ok({
-        "success": True,
-        "history": transcript,
-        "sessionData": {
-            "sessionId": session.id,
-            "userId": session.user_id,
-            "createdAt": iso(session.created_at),
-            "lastActivity": iso(session.last_activity),
-            "expiresAt": iso(session.expires_at),
-            "status": session.status,
-            "metadata": session.metadata,
-        },
-    })
+    return ok(
+        {
+            "success": True,
+            "history": transcript,
+            "sessionData": {
+                "sessionId": session.id,
+                "userId": session.user_id,
+                "createdAt": iso(session.created_at),
+                "lastActivity": iso(session.last_activity),
+                "expiresAt": iso(session.expires_at),
+                "status": session.status,
+                "metadata": session.metadata,
+            },
+        }
+    )

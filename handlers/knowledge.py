@@ -17,7 +17,7 @@ async def get_knowledge():
     return ok(_knowledge().status())
 
 
-async def replace_knowledge(body: Any, format: str | None = None):  # noqa: A002 - the spec's name
+async def replace_knowledge(body: Any, format: str | None = None):
     status = await _knowledge().replace_upload(
         body, content_type=request.headers.get("content-type", ""), fmt=format
     )
@@ -28,7 +28,7 @@ async def add_entry(body: dict[str, Any]):
     return ok(await _knowledge().add_entry(body), 202)
 
 
-async def delete_entry(entryId: str):  # noqa: N803 - the spec's parameter name
+async def delete_entry(entryId: str):
     return ok(await _knowledge().delete_entry(entryId), 202)
 
 

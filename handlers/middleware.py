@@ -47,10 +47,15 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         finally:
             if scope["path"].startswith(API_PREFIXES):
-                log.info("request", extra={
-                    "method": scope["method"], "route": route_of(scope["path"]),
-                    "status": status, "ms": round((time.perf_counter() - started) * 1000, 2),
-                })
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": route_of(scope["path"]),
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
 
 
 class BodyLimit:
@@ -60,8 +65,12 @@ class BodyLimit:
     is read here up to the limit and replayed to the app.
     """
 
-    def __init__(self, app: ASGIApp, limit: int = 1 << 20,
-                 large: tuple[str, int] = ("/api/v1/knowledge", 32 << 20)) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int = 1 << 20,
+        large: tuple[str, int] = ("/api/v1/knowledge", 32 << 20),
+    ) -> None:
         self.app, self.limit, self.large = app, limit, large
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,7 +86,7 @@ class BodyLimit:
         while more:
             message = await receive()
             if message["type"] != "http.request":
-                return
+                return None
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > limit:
@@ -97,10 +106,19 @@ class BodyLimit:
 
 async def too_large(send: Send, limit: int) -> None:
     detail = f"request body is larger than {limit} bytes"
-    body = json.dumps(problem_body(413, "Payload Too Large", detail, "about:blank", "PAYLOAD_TOO_LARGE")).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/problem+json"),
-                            (b"content-length", str(len(body)).encode())]})
+    body = json.dumps(
+        problem_body(413, "Payload Too Large", detail, "about:blank", "PAYLOAD_TOO_LARGE")
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -116,8 +134,16 @@ def split_traffic(api: ASGIApp, static: ASGIApp, spec: bytes) -> ASGIApp:
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == SPEC_PATH and scope["method"] == "GET":
-            await send({"type": "http.response.start", "status": 200, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(spec)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(spec)).encode()),
+                    ],
+                }
+            )
             return await send({"type": "http.response.body", "body": spec})
         if scope["type"] == "http" and not scope["path"].startswith(API_PREFIXES):
             return await static(scope, receive, send)

@@ -18,15 +18,31 @@ log = logging.getLogger("handlers.problems")
 
 
 def problem_body(status: int, title: str, detail: str, type_: str, code: str) -> dict:
-    return {"type": type_, "title": title, "status": status, "detail": detail, "error": detail, "code": code}
+    return {
+        "type": type_,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "error": detail,
+        "code": code,
+    }
 
 
-def problem(status: int, title: str, detail: str, type_: str, code: str,
-            headers: dict[str, str] | None = None) -> ConnexionResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    type_: str,
+    code: str,
+    headers: dict[str, str] | None = None,
+) -> ConnexionResponse:
     body = problem_body(status, title, detail, type_, code)
     return ConnexionResponse(
-        status_code=status, mimetype="application/problem+json",
-        content_type="application/problem+json", body=json.dumps(body), headers=headers or None,
+        status_code=status,
+        mimetype="application/problem+json",
+        content_type="application/problem+json",
+        body=json.dumps(body),
+        headers=headers or None,
     )
 
 
@@ -49,8 +65,9 @@ def connexion_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionRe
     log.warning("request refused", extra={"status": status, "title": exc.title})
     title = exc.title or "Error"
     code = title.upper().replace(" ", "_")
-    return problem(status, title, detail, exc.type or "about:blank", code,
-                   headers=dict(exc.headers or {}))
+    return problem(
+        status, title, detail, exc.type or "about:blank", code, headers=dict(exc.headers or {})
+    )
 
 
 def http_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
@@ -59,8 +76,9 @@ def http_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     headers = dict(getattr(exc, "headers", None) or {})
     if status == 405:
         headers["Allow"] = ", ".join(allowed_methods(request.url.path))
-    return problem(status, detail, detail, "about:blank", detail.upper().replace(" ", "_"),
-                   headers=headers)
+    return problem(
+        status, detail, detail, "about:blank", detail.upper().replace(" ", "_"), headers=headers
+    )
 
 
 def _route_table() -> list[tuple[re.Pattern[str], list[str]]]:
@@ -68,8 +86,12 @@ def _route_table() -> list[tuple[re.Pattern[str], list[str]]]:
     for spec, base in (("openapi.yaml", "/api/v1"), ("root.yaml", "")):
         for template, item in bundled_spec(spec)["paths"].items():
             pattern = re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(base + template))
-            methods = sorted(m.upper() for m in item if m in ("get", "put", "post", "delete", "patch"))
-            table.append((re.compile(pattern + "$"), methods + (["HEAD"] if "GET" in methods else [])))
+            methods = sorted(
+                m.upper() for m in item if m in ("get", "put", "post", "delete", "patch")
+            )
+            table.append(
+                (re.compile(pattern + "$"), methods + (["HEAD"] if "GET" in methods else []))
+            )
     return table
 
 
@@ -91,9 +113,13 @@ def bad_encoding(_request: ConnexionRequest, exc: Exception) -> ConnexionRespons
 
 async def unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     log.error("unexpected error", exc_info=exc)
-    return problem(500, "Internal Server Error", "Something went wrong on our side.",
-                   "about:blank", "INTERNAL_ERROR")
-
+    return problem(
+        500,
+        "Internal Server Error",
+        "Something went wrong on our side.",
+        "about:blank",
+        "INTERNAL_ERROR",
+    )
 
 
 def register(api: connexion.AsyncApp) -> None:

@@ -99,7 +99,9 @@ class ChatService:
         self.notifier: Notifier = notifier or SilentNotifier()
 
     # -- sessions ------------------------------------------------------------------
-    async def start_session(self, *, user_id: str, metadata: dict[str, Any] | None = None) -> Session:
+    async def start_session(
+        self, *, user_id: str, metadata: dict[str, Any] | None = None
+    ) -> Session:
         """Create a session for a customer."""
         session = await self.sessions.create(user_id=user_id, metadata=metadata)
         self.metrics.sessions_created += 1
@@ -129,8 +131,11 @@ class ChatService:
         session = await self.sessions.get(session_id)
         user_id = user_id or session.user_id
         user_entry = {
-            "id": new_id(12), "role": "user", "content": text,
-            "timestamp": iso(now_ms()), "userId": user_id,
+            "id": new_id(12),
+            "role": "user",
+            "content": text,
+            "timestamp": iso(now_ms()),
+            "userId": user_id,
         }
         position = await self.sessions.append(session_id, user_entry)
         self.metrics.messages += 1
@@ -143,7 +148,11 @@ class ChatService:
         started = time.perf_counter()
         reply = await self._answer(session_id, message_id, text, history)
         reasons = self.policy.evaluate(text, reply)
-        first = await self.sessions.escalate(session_id, [r.as_dict() for r in reasons]) if reasons else False
+        first = (
+            await self.sessions.escalate(session_id, [r.as_dict() for r in reasons])
+            if reasons
+            else False
+        )
         result = self._result(session_id, message_id, reply, reasons, session.escalated, user_entry)
 
         await self.sessions.append(session_id, self._entry(result))
@@ -151,7 +160,8 @@ class ChatService:
         log.info(
             "message answered",
             extra={
-                "provider": result.provider, "confidence": round(result.confidence, 3),
+                "provider": result.provider,
+                "confidence": round(result.confidence, 3),
                 "escalation": [r.rule for r in reasons],
                 "latency_ms": round((time.perf_counter() - started) * 1000, 1),
             },
@@ -208,30 +218,51 @@ class ChatService:
     ) -> ChatResult:
         handoff = HANDOFF_ALREADY if already_escalated else HANDOFF
         if reply is None:
-            text, confidence, provider, sources, usage = f"{TROUBLE} {handoff}", 0.0, "none", (), None
+            text, confidence, provider, sources, usage = (
+                f"{TROUBLE} {handoff}",
+                0.0,
+                "none",
+                (),
+                None,
+            )
         else:
             confidence, provider, sources = reply.confidence, reply.provider, reply.sources
             usage = (
-                {"promptTokens": reply.usage.prompt_tokens,
-                 "completionTokens": reply.usage.completion_tokens}
-                if reply.usage else None
+                {
+                    "promptTokens": reply.usage.prompt_tokens,
+                    "completionTokens": reply.usage.completion_tokens,
+                }
+                if reply.usage
+                else None
             )
             if any(r.rule == "low_confidence" for r in reasons):
                 text = f"{UNSURE} {handoff}"
-            elif reasons and not reply.needs_human:  # a responder asking for a person says so itself
+            elif (
+                reasons and not reply.needs_human
+            ):  # a responder asking for a person says so itself
                 text = f"{reply.text}\n\n{handoff}"
             else:
                 text = reply.text
         return ChatResult(
-            session_id=session_id, message_id=message_id, text=text, timestamp=iso(now_ms()),
-            confidence=max(0.0, min(1.0, float(confidence))), provider=provider,
-            sources=tuple(sources), reasons=tuple(reasons), usage=usage, user_message=user_entry,
+            session_id=session_id,
+            message_id=message_id,
+            text=text,
+            timestamp=iso(now_ms()),
+            confidence=max(0.0, min(1.0, float(confidence))),
+            provider=provider,
+            sources=tuple(sources),
+            reasons=tuple(reasons),
+            usage=usage,
+            user_message=user_entry,
         )
 
     def _entry(self, result: ChatResult) -> dict[str, Any]:
         entry: dict[str, Any] = {
-            "id": result.message_id, "role": "assistant", "content": result.text,
-            "timestamp": result.timestamp, "provider": result.provider,
+            "id": result.message_id,
+            "role": "assistant",
+            "content": result.text,
+            "timestamp": result.timestamp,
+            "provider": result.provider,
             "confidence": result.confidence,
             "sources": [source_dict(s) for s in result.sources],
             "needsEscalation": result.needs_escalation,
@@ -250,10 +281,15 @@ class ChatService:
     # -- payloads for live clients ---------------------------------------------------
     def bot_payload(self, result: ChatResult) -> dict[str, Any]:
         payload: dict[str, Any] = {
-            "sessionId": result.session_id, "messageId": result.message_id,
-            "message": result.text, "timestamp": result.timestamp, "isBot": True,
-            "needsEscalation": result.needs_escalation, "confidence": result.confidence,
-            "provider": result.provider, "sources": [source_dict(s) for s in result.sources],
+            "sessionId": result.session_id,
+            "messageId": result.message_id,
+            "message": result.text,
+            "timestamp": result.timestamp,
+            "isBot": True,
+            "needsEscalation": result.needs_escalation,
+            "confidence": result.confidence,
+            "provider": result.provider,
+            "sources": [source_dict(s) for s in result.sources],
         }
         if result.reasons:
             payload["escalation"] = {"reasons": [r.as_dict() for r in result.reasons]}
@@ -262,7 +298,9 @@ class ChatService:
     @staticmethod
     def escalation_payload(result: ChatResult, user_id: str) -> dict[str, Any]:
         return {
-            "sessionId": result.session_id, "userId": user_id,
+            "sessionId": result.session_id,
+            "userId": user_id,
             "message": result.user_message.get("content", ""),
-            "timestamp": result.timestamp, "reasons": [r.as_dict() for r in result.reasons],
+            "timestamp": result.timestamp,
+            "reasons": [r.as_dict() for r in result.reasons],
         }

@@ -64,7 +64,13 @@ class Settings(BaseSettings):
     # --- escalation ------------------------------------------------------------
     escalation_keywords: CommaList = Field(
         default_factory=lambda: [
-            "urgent", "emergency", "complaint", "supervisor", "manager", "cancel", "refund",
+            "urgent",
+            "emergency",
+            "complaint",
+            "supervisor",
+            "manager",
+            "cancel",
+            "refund",
         ]
     )
     escalation_confidence_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -122,8 +128,14 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @field_validator(
-        "redis_url", "redis_password", "session_encryption_key", "openai_api_key",
-        "gemini_api_key", "openai_base_url", "gemini_base_url", "admin_api_key",
+        "redis_url",
+        "redis_password",
+        "session_encryption_key",
+        "openai_api_key",
+        "gemini_api_key",
+        "openai_base_url",
+        "gemini_base_url",
+        "admin_api_key",
         mode="before",
     )
     @classmethod
@@ -139,8 +151,7 @@ class Settings(BaseSettings):
     def redis_explicit(self) -> bool:
         """True when the operator named a Redis; then it must be reachable."""
         return bool(
-            self.redis_url
-            or {"redis_host", "redis_port", "redis_password"} & self.model_fields_set
+            self.redis_url or {"redis_host", "redis_port", "redis_password"} & self.model_fields_set
         )
 
     @property
@@ -162,7 +173,12 @@ class Settings(BaseSettings):
     def escalation_patterns(self) -> list[tuple[str, re.Pattern[str]]]:
         """Whole-word, case-insensitive pattern for each keyword or phrase."""
         return [
-            (word, re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, word.split())) + r"(?!\w)", re.I))
+            (
+                word,
+                re.compile(
+                    r"(?<!\w)" + r"\s+".join(map(re.escape, word.split())) + r"(?!\w)", re.I
+                ),
+            )
             for word in (k.lower() for k in self.escalation_keywords)
         ]
 

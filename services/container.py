@@ -41,8 +41,11 @@ def redis_location(dsn: str) -> str:
 async def connect_redis(settings: Settings) -> Redis | None:
     """A live Redis client, or None when none is configured and none answers locally."""
     redis = Redis.from_url(
-        settings.redis_dsn, socket_connect_timeout=2, socket_timeout=5,
-        health_check_interval=30, retry_on_timeout=True,
+        settings.redis_dsn,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+        retry_on_timeout=True,
     )
     try:
         await redis.ping()
@@ -84,7 +87,9 @@ class Container:
             raise StartupError(str(exc)) from exc
         self.redis = await connect_redis(s)
         self.store = (
-            RedisSessionStore(self.redis, s.redis_key_prefix) if self.redis else MemorySessionStore()
+            RedisSessionStore(self.redis, s.redis_key_prefix)
+            if self.redis
+            else MemorySessionStore()
         )
         self.knowledge = KnowledgeService(s, redis=self.redis, key_prefix=s.redis_key_prefix)
         try:
@@ -107,8 +112,11 @@ class Container:
         )
         log.info(
             "started",
-            extra={"store": self.store.backend, "responders": self.responder.names,
-                   "env": s.app_env},
+            extra={
+                "store": self.store.backend,
+                "responders": self.responder.names,
+                "env": s.app_env,
+            },
         )
 
     async def aclose(self) -> None:

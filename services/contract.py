@@ -53,7 +53,11 @@ class _Bundler:
 
     def bundle(self) -> dict[str, Any]:
         document = copy.deepcopy(_load(self.root))
-        out = {key: self._walk(value, self.root) for key, value in document.items() if key != "components"}
+        out = {
+            key: self._walk(value, self.root)
+            for key, value in document.items()
+            if key != "components"
+        }
         components: dict[str, Any] = {}
         for section, items in (document.get("components") or {}).items():
             components[section] = {}
@@ -75,7 +79,9 @@ class _Bundler:
                 if location in seen:
                     raise ValueError(f"recursive $ref {node['$ref']} in {base.name}")
                 path, pointer = location
-                return self._walk(copy.deepcopy(_pointer(_load(path), pointer)), path, (*seen, location))
+                return self._walk(
+                    copy.deepcopy(_pointer(_load(path), pointer)), path, (*seen, location)
+                )
             return {key: self._walk(value, base, seen) for key, value in node.items()}
         if isinstance(node, list):
             return [self._walk(item, base, seen) for item in node]

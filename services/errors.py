@@ -48,7 +48,11 @@ class InvalidKnowledge(DomainError):
 
 
 class KnowledgeConflict(DomainError):
-    status, code, title = 409, "KNOWLEDGE_CONFLICT", "The change would leave the knowledge base unusable"
+    status, code, title = (
+        409,
+        "KNOWLEDGE_CONFLICT",
+        "The change would leave the knowledge base unusable",
+    )
 
 
 class EntryNotFound(DomainError):

@@ -32,7 +32,9 @@ class EscalationPolicy:
         self.threshold = threshold
 
     def keyword_reasons(self, message: str) -> list[Reason]:
-        return [Reason("keyword", word) for word, pattern in self.keywords if pattern.search(message)]
+        return [
+            Reason("keyword", word) for word, pattern in self.keywords if pattern.search(message)
+        ]
 
     def reply_reasons(self, reply: Reply | None) -> list[Reason]:
         if reply is None:
@@ -43,7 +45,9 @@ class EscalationPolicy:
                 Reason("low_confidence", f"confidence {reply.confidence:.2f} < {self.threshold:g}")
             )
         if reply.needs_human:
-            reasons.append(Reason("requested", reply.human_reason or f"{reply.provider} asked for a person"))
+            reasons.append(
+                Reason("requested", reply.human_reason or f"{reply.provider} asked for a person")
+            )
         return reasons
 
     def evaluate(self, message: str, reply: Reply | None) -> list[Reason]:

@@ -14,8 +14,10 @@ from services.store import SessionStore, now_ms
 
 
 def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
     )
 
 
@@ -102,7 +104,9 @@ class SessionManager:
 
     async def append(self, session_id: str, entry: dict[str, Any]) -> int:
         """Add a transcript entry and slide the expiry, atomically; the new length."""
-        n = await self.store.append(session_id, self._seal(session_id, "message", entry), self.ttl_ms)
+        n = await self.store.append(
+            session_id, self._seal(session_id, "message", entry), self.ttl_ms
+        )
         if n is None:
             raise SessionNotFound(session_id)
         return n

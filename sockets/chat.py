@@ -77,11 +77,18 @@ class ChatNamespace(socketio.AsyncNamespace):
             )
             transcript = []
         await self.enter_room(sid, session_room(session.id))
-        await self.emit("chat-joined", {
-            "sessionId": session.id, "userId": session.user_id,
-            "createdAt": iso(session.created_at), "expiresAt": iso(session.expires_at),
-            "status": session.status, "history": transcript,
-        }, to=sid)
+        await self.emit(
+            "chat-joined",
+            {
+                "sessionId": session.id,
+                "userId": session.user_id,
+                "createdAt": iso(session.created_at),
+                "expiresAt": iso(session.expires_at),
+                "status": session.status,
+                "history": transcript,
+            },
+            to=sid,
+        )
 
     async def on_send_message(self, sid: str, data: Any) -> None:
         data = self.schemas.check("send-message", data)
@@ -91,8 +98,10 @@ class ChatNamespace(socketio.AsyncNamespace):
             await self.enter_room(sid, room)  # the session id is the credential
         try:
             await self.chat.send(
-                session_id=data["sessionId"], user_id=data.get("userId"),
-                message=data["message"], origin_sid=sid,
+                session_id=data["sessionId"],
+                user_id=data.get("userId"),
+                message=data["message"],
+                origin_sid=sid,
             )
         except DomainError:
             if not joined:

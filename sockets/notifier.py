@@ -22,8 +22,12 @@ class SocketNotifier:
         self, session_id: str, payload: dict[str, Any], *, skip_sid: str | None
     ) -> None:
         event = {
-            "sessionId": session_id, "messageId": payload["id"], "message": payload["content"],
-            "timestamp": payload["timestamp"], "isBot": False, "userId": payload.get("userId"),
+            "sessionId": session_id,
+            "messageId": payload["id"],
+            "message": payload["content"],
+            "timestamp": payload["timestamp"],
+            "isBot": False,
+            "userId": payload.get("userId"),
         }
         await self.sio.emit(
             "message-received", event, to=session_room(session_id), skip_sid=skip_sid
@@ -38,7 +42,8 @@ class SocketNotifier:
 
     async def reset(self, session_id: str, message_id: str) -> None:
         await self.sio.emit(
-            "message-reset", {"sessionId": session_id, "messageId": message_id},
+            "message-reset",
+            {"sessionId": session_id, "messageId": message_id},
             to=session_room(session_id),
         )
 

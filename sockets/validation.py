@@ -19,7 +19,8 @@ EVENT_SCHEMAS = {
 class EventSchemas:
     def __init__(self, spec: dict[str, Any]) -> None:
         self._validators = {
-            event: Draft4RequestValidator(resolved_schema(name, spec)) for event, name in EVENT_SCHEMAS.items()
+            event: Draft4RequestValidator(resolved_schema(name, spec))
+            for event, name in EVENT_SCHEMAS.items()
         }
 
     def check(self, event: str, data: Any) -> dict[str, Any]:

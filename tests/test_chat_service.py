@@ -40,6 +40,7 @@ class Notes:
     def __getattr__(self, name):
         async def record(*args, **kwargs):
             self.log.append((name, *args))
+
         return record
 
 
@@ -47,10 +48,15 @@ def service(responder, max_history=2):
     s = Settings(_env_file=None)
     notes = Notes()
     chat = ChatService(
-        sessions=SessionManager(MemorySessionStore(), Sealer.from_setting(new_key()), ttl_ms=60_000),
+        sessions=SessionManager(
+            MemorySessionStore(), Sealer.from_setting(new_key()), ttl_ms=60_000
+        ),
         responder=responder,
         policy=EscalationPolicy(s.escalation_patterns, 0.5),
-        metrics=Metrics(), max_history=max_history, max_message_length=50, notifier=notes,
+        metrics=Metrics(),
+        max_history=max_history,
+        max_message_length=50,
+        notifier=notes,
     )
     return chat, notes
 
@@ -67,12 +73,25 @@ async def test_the_responder_sees_only_the_last_max_history_messages():
 
 
 async def test_streamed_deltas_and_resets_reach_live_clients_then_the_final_reply():
-    events = [Delta("Hel"), Reset("openai", "cut"), Delta("Hello"), Reply("Hello there", 0.8, "gemini")]
+    events = [
+        Delta("Hel"),
+        Reset("openai", "cut"),
+        Delta("Hello"),
+        Reply("Hello there", 0.8, "gemini"),
+    ]
     chat, notes = service(Recording(events))
     session = await chat.start_session(user_id="u")
     result = await chat.send(session_id=session.id, user_id="u", message="hi")
     names = [entry[0] for entry in notes.log]
-    assert names == ["customer_message", "typing", "chunk", "reset", "chunk", "typing", "bot_message"]
+    assert names == [
+        "customer_message",
+        "typing",
+        "chunk",
+        "reset",
+        "chunk",
+        "typing",
+        "bot_message",
+    ]
     assert result.text == "Hello there" and result.provider == "gemini"
     assert notes.log[-1][2]["messageId"] == notes.log[2][2]
 

@@ -12,7 +12,13 @@ def test_defaults_follow_the_seed(monkeypatch):
     assert s.port == 3000
     assert s.app_env == "development"
     assert s.escalation_keywords == [
-        "urgent", "emergency", "complaint", "supervisor", "manager", "cancel", "refund",
+        "urgent",
+        "emergency",
+        "complaint",
+        "supervisor",
+        "manager",
+        "cancel",
+        "refund",
     ]
     assert s.max_conversation_history == 10
     assert s.session_timeout == 1_800_000
@@ -51,8 +57,13 @@ def test_empty_keys_count_as_unset(monkeypatch):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("PORT", "not-a-port"), ("SESSION_TIMEOUT", "-5"), ("AI_PROVIDER_ORDER", "openai,skynet"),
-     ("ESCALATION_CONFIDENCE_THRESHOLD", "1.5"), ("NODE_ENV", "staging")],
+    [
+        ("PORT", "not-a-port"),
+        ("SESSION_TIMEOUT", "-5"),
+        ("AI_PROVIDER_ORDER", "openai,skynet"),
+        ("ESCALATION_CONFIDENCE_THRESHOLD", "1.5"),
+        ("NODE_ENV", "staging"),
+    ],
 )
 def test_an_invalid_value_stops_start_up_naming_the_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)

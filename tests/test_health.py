@@ -28,12 +28,17 @@ async def test_health_on_both_paths_with_the_seeds_fields(api):
 async def test_counters_track_messages_escalations_and_responders(api):
     before = (await api.get("/health")).json()["counters"]
     sid = await new_session(api)
-    await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": "this is an emergency"})
+    await api.post(
+        "/api/v1/chat/message", json={"sessionId": sid, "message": "this is an emergency"}
+    )
     after = (await api.get("/health")).json()
     counters = after["counters"]
     assert counters["messages"] == before["messages"] + 1
     assert counters["escalations"].get("keyword", 0) == before["escalations"].get("keyword", 0) + 1
-    assert sum(counters["repliesByResponder"].values()) == sum(before["repliesByResponder"].values()) + 1
+    assert (
+        sum(counters["repliesByResponder"].values())
+        == sum(before["repliesByResponder"].values()) + 1
+    )
     assert after["services"]["activeSessions"] >= 1
 
 
@@ -44,7 +49,8 @@ async def own_redis():
     binary = shutil.which("redis-server")
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     await asyncio.sleep(0.3)
     yield proc, f"redis://127.0.0.1:{port}/0"
@@ -52,7 +58,9 @@ async def own_redis():
     proc.wait()
 
 
-async def test_health_is_503_and_messages_fail_cleanly_when_redis_goes_away(server_factory, own_redis):
+async def test_health_is_503_and_messages_fail_cleanly_when_redis_goes_away(
+    server_factory, own_redis
+):
     proc, url = own_redis
     srv = await server_factory(redis_url=url)
     async with srv.client() as api:

@@ -9,7 +9,10 @@ async def test_nothing_readable_in_redis(server_factory, redis):
     srv = await server_factory()
     secret = "my card ends in 4242 and I live at 1 Elm Street"
     async with srv.client() as api:
-        res = await api.post("/api/v1/chat/session", json={"userId": "carol@example.com", "metadata": {"plan": "gold-tier"}})
+        res = await api.post(
+            "/api/v1/chat/session",
+            json={"userId": "carol@example.com", "metadata": {"plan": "gold-tier"}},
+        )
         sid = res.json()["sessionId"]
         await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": secret})
     prefix = srv.settings.redis_key_prefix
@@ -17,7 +20,14 @@ async def test_nothing_readable_in_redis(server_factory, redis):
     assert await redis.exists(session_key, messages_key) == 2
     raw = b"".join((await redis.hgetall(session_key)).values())
     raw += b"".join(await redis.lrange(messages_key, 0, -1))
-    for plain in (b"4242", b"Elm Street", b"carol@example.com", b"gold-tier", b"assistant", b"content"):
+    for plain in (
+        b"4242",
+        b"Elm Street",
+        b"carol@example.com",
+        b"gold-tier",
+        b"assistant",
+        b"content",
+    ):
         assert plain not in raw
     assert await redis.zscore(f"{prefix}sessions:active", sid) is not None
 
@@ -29,13 +39,17 @@ async def test_sessions_expire_after_the_timeout_and_activity_slides_it(server_f
         ttl = await redis.pttl(f"{srv.settings.redis_key_prefix}session:{sid}")
         assert 0 < ttl <= 1500
         await asyncio.sleep(0.9)
-        assert (await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": "hi"})).status_code == 200
+        assert (
+            await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": "hi"})
+        ).status_code == 200
         await asyncio.sleep(0.9)
         assert (await api.get(f"/api/v1/chat/history/{sid}")).status_code == 200
         await asyncio.sleep(1.7)
         res = await api.get(f"/api/v1/chat/history/{sid}")
         assert res.status_code == 404
-        assert (await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": "hi"})).status_code == 404
+        assert (
+            await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": "hi"})
+        ).status_code == 404
 
 
 async def test_sessions_are_still_readable_after_a_restart_with_the_same_key(server_factory):

@@ -9,8 +9,16 @@ import socketio
 
 from tests.conftest import new_session
 
-EVENTS = ("chat-joined", "message-received", "message-chunk", "message-reset", "typing",
-          "escalation-needed", "agents-joined", "error")
+EVENTS = (
+    "chat-joined",
+    "message-received",
+    "message-chunk",
+    "message-reset",
+    "typing",
+    "escalation-needed",
+    "agents-joined",
+    "error",
+)
 
 
 class Client:
@@ -27,6 +35,7 @@ class Client:
         async def record(data=None):
             self.received[name].append(data)
             self._new.set()
+
         return record
 
     async def connect(self, url: str) -> "Client":
@@ -38,6 +47,7 @@ class Client:
             while len(self.received[name]) < count:
                 self._new.clear()
                 await self._new.wait()
+
         await asyncio.wait_for(until(), timeout)
         return self.received[name]
 
@@ -77,7 +87,14 @@ async def test_join_chat_without_a_session_creates_one(connect, api):
 async def test_send_message_gets_typing_then_the_reply(connect):
     client = await connect()
     joined = await join(client)
-    await client.emit("send-message", {"sessionId": joined["sessionId"], "message": "How long does shipping take?", "userId": "user123"})
+    await client.emit(
+        "send-message",
+        {
+            "sessionId": joined["sessionId"],
+            "message": "How long does shipping take?",
+            "userId": "user123",
+        },
+    )
     reply = (await client.wait_for("message-received"))[-1]
     assert reply["isBot"] is True and reply["provider"] == "local"
     assert reply["message"] and reply["needsEscalation"] is False and 0 <= reply["confidence"] <= 1
@@ -97,7 +114,9 @@ async def test_joining_an_existing_session_returns_the_transcript(connect, api):
 async def test_a_message_sent_over_rest_is_pushed_to_the_sessions_sockets(connect, api):
     client = await connect()
     sid = (await join(client))["sessionId"]
-    await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": "Do you ship abroad?"})
+    await api.post(
+        "/api/v1/chat/message", json={"sessionId": sid, "message": "Do you ship abroad?"}
+    )
     received = await client.wait_for("message-received", 2)
     assert [r["isBot"] for r in received] == [False, True]
     assert received[0]["message"] == "Do you ship abroad?"
@@ -109,7 +128,14 @@ async def test_escalation_goes_to_the_session_and_agents_only(connect, server):
     await join(bystander)
     await agent.emit("join-agents", {"apiKey": "wrong"})
     assert (await agent.wait_for("error"))[-1]["code"] == "UNAUTHORIZED"
-    await customer.emit("send-message", {"sessionId": sid, "message": "I want to speak to a manager, this is urgent", "userId": "user123"})
+    await customer.emit(
+        "send-message",
+        {
+            "sessionId": sid,
+            "message": "I want to speak to a manager, this is urgent",
+            "userId": "user123",
+        },
+    )
     note = (await customer.wait_for("escalation-needed"))[-1]
     assert note["sessionId"] == sid and note["userId"] == "user123" and note["timestamp"]
     assert note["message"] == "I want to speak to a manager, this is urgent"
@@ -137,20 +163,25 @@ async def test_agents_with_the_key_receive_escalations(server_factory):
         await customer.close()
 
 
-@pytest.mark.parametrize(("event", "payload", "code"), [
-    ("join-chat", None, "INVALID_PAYLOAD"),
-    ("join-chat", "just a string", "INVALID_PAYLOAD"),
-    ("join-chat", {"userId": 5}, "INVALID_PAYLOAD"),
-    ("join-chat", {"userId": "u", "sessionId": "../../etc"}, "INVALID_PAYLOAD"),
-    ("join-chat", {"userId": "u", "sessionId": "x" * 32}, "SESSION_NOT_FOUND"),
-    ("send-message", {"message": "hi"}, "INVALID_PAYLOAD"),
-    ("send-message", {"sessionId": "x" * 32, "message": "hi"}, "SESSION_NOT_FOUND"),
-    ("send-message", {"sessionId": "x" * 32, "message": ""}, "INVALID_PAYLOAD"),
-    ("send-message", [1, 2, 3], "INVALID_PAYLOAD"),
-    ("join-agents", {}, "INVALID_PAYLOAD"),
-    ("no-such-event", {"a": 1}, "UNKNOWN_EVENT"),
-])
-async def test_bad_input_gets_an_error_event_and_the_connection_stays_up(connect, event, payload, code):
+@pytest.mark.parametrize(
+    ("event", "payload", "code"),
+    [
+        ("join-chat", None, "INVALID_PAYLOAD"),
+        ("join-chat", "just a string", "INVALID_PAYLOAD"),
+        ("join-chat", {"userId": 5}, "INVALID_PAYLOAD"),
+        ("join-chat", {"userId": "u", "sessionId": "../../etc"}, "INVALID_PAYLOAD"),
+        ("join-chat", {"userId": "u", "sessionId": "x" * 32}, "SESSION_NOT_FOUND"),
+        ("send-message", {"message": "hi"}, "INVALID_PAYLOAD"),
+        ("send-message", {"sessionId": "x" * 32, "message": "hi"}, "SESSION_NOT_FOUND"),
+        ("send-message", {"sessionId": "x" * 32, "message": ""}, "INVALID_PAYLOAD"),
+        ("send-message", [1, 2, 3], "INVALID_PAYLOAD"),
+        ("join-agents", {}, "INVALID_PAYLOAD"),
+        ("no-such-event", {"a": 1}, "UNKNOWN_EVENT"),
+    ],
+)
+async def test_bad_input_gets_an_error_event_and_the_connection_stays_up(
+    connect, event, payload, code
+):
     client = await connect()
     await client.emit(event, payload)
     error = (await client.wait_for("error"))[-1]
@@ -177,7 +208,10 @@ async def test_events_reach_sockets_on_another_instance_through_redis(server_fac
     try:
         sid = (await join(client))["sessionId"]
         async with second.client() as api:  # the REST call lands on the other instance
-            res = await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": "How long does shipping take?"})
+            res = await api.post(
+                "/api/v1/chat/message",
+                json={"sessionId": sid, "message": "How long does shipping take?"},
+            )
             assert res.status_code == 200
         received = await client.wait_for("message-received", 2)
         assert [r["isBot"] for r in received] == [False, True]

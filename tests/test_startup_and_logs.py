@@ -20,8 +20,9 @@ async def test_an_explicit_but_unreachable_redis_stops_start_up_naming_the_setti
 
 
 async def test_without_any_redis_it_falls_back_to_memory_loudly(caplog):
-    settings = Settings(_env_file=None, app_env="test", redis_port=free_port(),
-                        session_encryption_key=TEST_KEY)
+    settings = Settings(
+        _env_file=None, app_env="test", redis_port=free_port(), session_encryption_key=TEST_KEY
+    )
     settings.model_fields_set.discard("redis_port")  # as if it were the default localhost:6379
     assert not settings.redis_explicit
     with caplog.at_level(logging.WARNING):
@@ -41,8 +42,11 @@ async def test_logs_are_json_with_request_ids_and_no_message_text(server_factory
     with caplog.at_level(logging.INFO):
         async with srv.client() as api:
             sid = await new_session(api)
-            res = await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": secret},
-                                 headers={"x-request-id": "req-42"})
+            res = await api.post(
+                "/api/v1/chat/message",
+                json={"sessionId": sid, "message": secret},
+                headers={"x-request-id": "req-42"},
+            )
             assert res.status_code == 200
     formatter = JsonFormatter()
     lines = [json.loads(formatter.format(r)) for r in caplog.records if r.levelno >= logging.INFO]

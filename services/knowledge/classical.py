@@ -47,7 +47,9 @@ def borrowed_out_of_scope(questions: list[str], labels: list[str]) -> list[str]:
     (evenly spread over the list's topics), so a small base is not swamped by them."""
     general = list(general_out_of_scope())
     words = TfidfVectorizer(sublinear_tf=True).fit(questions + general)
-    closest = (words.transform(general) @ words.transform(questions).T).max(axis=1).toarray().ravel()
+    closest = (
+        (words.transform(general) @ words.transform(questions).T).max(axis=1).toarray().ravel()
+    )
     kept = [q for q, similarity in zip(general, closest, strict=True) if similarity < TOO_CLOSE]
     _, per_entry = np.unique(labels, return_counts=True)
     cap = int(BORROW_RATIO * np.median(per_entry))
@@ -60,21 +62,32 @@ class Features:
     """Word and character n-gram TF-IDF, side by side."""
 
     def __init__(self) -> None:
-        self.words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True,
-                                     dtype=np.float32)
-        self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
-                                     lowercase=True, min_df=1, dtype=np.float32)
+        self.words = TfidfVectorizer(
+            ngram_range=(1, 2), sublinear_tf=True, lowercase=True, dtype=np.float32
+        )
+        self.chars = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=(2, 5),
+            sublinear_tf=True,
+            lowercase=True,
+            min_df=1,
+            dtype=np.float32,
+        )
 
     def fit(self, texts: list[str]) -> csr_matrix:
         if len(texts) >= SMALL:
             self.chars.set_params(min_df=2)
-        matrix = hstack([self.words.fit_transform(texts), self.chars.fit_transform(texts)], dtype=np.float32).tocsr()
+        matrix = hstack(
+            [self.words.fit_transform(texts), self.chars.fit_transform(texts)], dtype=np.float32
+        ).tocsr()
         for vectorizer in (self.words, self.chars):
             vectorizer.stop_words_ = None  # every pruned n-gram: large, and only for introspection
         return matrix
 
     def __call__(self, texts: list[str]) -> csr_matrix:
-        return hstack([self.words.transform(texts), self.chars.transform(texts)], dtype=np.float32).tocsr()
+        return hstack(
+            [self.words.transform(texts), self.chars.transform(texts)], dtype=np.float32
+        ).tocsr()
 
 
 def fit_svm(features: csr_matrix, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,17 +124,27 @@ def fit_temperature(margins: np.ndarray, truth: np.ndarray) -> float:
     return float(minimize_scalar(nll, bounds=(0.05, 100.0), method="bounded").x)
 
 
-def held_out_margins(features: csr_matrix, labels: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def held_out_margins(
+    features: csr_matrix, labels: np.ndarray, classes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Margins for examples a model did not see: 5 folds when small, one half when large."""
     index = {label: i for i, label in enumerate(classes)}
     counts = np.bincount([index[label] for label in labels])
     if len(labels) >= SMALL:
-        splits = [train_test_split(np.arange(len(labels)), train_size=0.5, stratify=labels, random_state=0)]
+        splits = [
+            train_test_split(
+                np.arange(len(labels)), train_size=0.5, stratify=labels, random_state=0
+            )
+        ]
     else:
         folds = int(min(5, counts.min())) if counts.min() >= 2 else 0
         if folds < 2:
             return np.empty((0, len(classes))), np.empty(0, dtype=int)
-        splits = list(StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros(len(labels)), labels))
+        splits = list(
+            StratifiedKFold(folds, shuffle=True, random_state=0).split(
+                np.zeros(len(labels)), labels
+            )
+        )
     margins, truth = [], []
     for train, held in splits:
         fold_classes, weights, intercepts = fit_svm(features[train], labels[train])
@@ -138,8 +161,16 @@ class ClassicalEngine(Engine):
     #: learn general out-of-scope questions when the knowledge base has none of its own
     borrow_out_of_scope = True
 
-    def __init__(self, kb: KnowledgeBase, features: Features, classes: np.ndarray, weights: np.ndarray,
-                 intercepts: np.ndarray, temperature: float, passages: PassageIndex | None) -> None:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        features: Features,
+        classes: np.ndarray,
+        weights: np.ndarray,
+        intercepts: np.ndarray,
+        temperature: float,
+        passages: PassageIndex | None,
+    ) -> None:
         self.kb = kb
         self.features = features
         self.classes = classes
@@ -149,7 +180,9 @@ class ClassicalEngine(Engine):
         self.passages = passages
         by_id = {entry.id: entry for entry in kb.entries}
         self.entries: list[Entry | None] = [by_id.get(label) for label in classes]
-        self.oos_column = next((i for i, label in enumerate(classes) if label == OUT_OF_SCOPE), None)
+        self.oos_column = next(
+            (i for i, label in enumerate(classes) if label == OUT_OF_SCOPE), None
+        )
 
     @classmethod
     def make_features(cls, model_name: str | None = None) -> Features:
@@ -187,10 +220,15 @@ class ClassicalEngine(Engine):
         probs = self.probabilities([text])[0]
         order = np.argsort(probs)[::-1]
         best = int(order[0])
-        hits = [Hit(self.entries[i], float(probs[i])) for i in order[: k + 1]
-                if i != self.oos_column and self.entries[i] is not None][:k]
+        hits = [
+            Hit(self.entries[i], float(probs[i]))
+            for i in order[: k + 1]
+            if i != self.oos_column and self.entries[i] is not None
+        ][:k]
         if self.passages is not None:
-            hits = sorted(hits + self.passages.search(text, k), key=lambda h: h.score, reverse=True)[:k]
+            hits = sorted(
+                hits + self.passages.search(text, k), key=lambda h: h.score, reverse=True
+            )[:k]
         in_scope = [i for i in order if i != self.oos_column]
         confidence = float(probs[in_scope[0]]) if in_scope else 0.0
         top = float(probs[best])
@@ -202,7 +240,9 @@ class ClassicalEngine(Engine):
 class PassageIndex:
     """Cosine similarity over article passages (title and text), for grounding."""
 
-    def __init__(self, passages: list[Entry], vectorizer: TfidfVectorizer, matrix: csr_matrix) -> None:
+    def __init__(
+        self, passages: list[Entry], vectorizer: TfidfVectorizer, matrix: csr_matrix
+    ) -> None:
         self.passages, self.vectorizer, self.matrix = passages, vectorizer, matrix
 
     @classmethod

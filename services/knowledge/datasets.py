@@ -35,7 +35,9 @@ def load_dataset(path: Path | str) -> Dataset:
         return _load_json(path)
     if path.suffix.lower() == ".csv":
         return _load_csv(path)
-    raise KnowledgeFormatError(str(path), "expected a .json (CLINC150 layout) or .csv (text,label) dataset")
+    raise KnowledgeFormatError(
+        str(path), "expected a .json (CLINC150 layout) or .csv (text,label) dataset"
+    )
 
 
 def _load_json(path: Path) -> Dataset:
@@ -48,7 +50,11 @@ def _load_json(path: Path) -> Dataset:
 
 def is_splits(document: object) -> bool:
     """Does a parsed JSON document look like CLINC150's `{split: [[text, label], ...]}`?"""
-    return isinstance(document, dict) and "intents" not in document and isinstance(document.get("train"), list)
+    return (
+        isinstance(document, dict)
+        and "intents" not in document
+        and isinstance(document.get("train"), list)
+    )
 
 
 def parse_splits(data: object, source: str) -> Dataset:
@@ -59,8 +65,14 @@ def parse_splits(data: object, source: str) -> Dataset:
         if not isinstance(rows, list):
             raise KnowledgeFormatError(source, f"split {name!r} is not a list")
         for i, row in enumerate(rows):
-            if not (isinstance(row, list) and len(row) == 2 and all(isinstance(v, str) and v.strip() for v in row)):
-                raise KnowledgeFormatError(source, f"split {name!r}, row {i + 1}: expected [text, label]")
+            if not (
+                isinstance(row, list)
+                and len(row) == 2
+                and all(isinstance(v, str) and v.strip() for v in row)
+            ):
+                raise KnowledgeFormatError(
+                    source, f"split {name!r}, row {i + 1}: expected [text, label]"
+                )
         splits[name] = [(text.strip(), label.strip()) for text, label in rows]
     if "train" not in splits:
         raise KnowledgeFormatError(source, "no `train` split")
@@ -94,7 +106,9 @@ def parse_labelled_csv(text: str, source: str) -> Dataset:
     text_col, label_col = _column(header, TEXT_COLUMNS), _column(header, LABEL_COLUMNS)
     answer_col = _column(header, ANSWER_COLUMNS)
     if text_col is None or label_col is None:
-        raise KnowledgeFormatError(source, f"needs a text column {TEXT_COLUMNS} and a label column {LABEL_COLUMNS}", 1)
+        raise KnowledgeFormatError(
+            source, f"needs a text column {TEXT_COLUMNS} and a label column {LABEL_COLUMNS}", 1
+        )
     rows: list[Example] = []
     answers: dict[str, str] = {}
     try:
@@ -108,7 +122,12 @@ def parse_labelled_csv(text: str, source: str) -> Dataset:
             if not utterance or not label:
                 raise KnowledgeFormatError(source, "empty text or label", line)
             rows.append((utterance, label))
-            if answer_col is not None and len(row) > answer_col and row[answer_col].strip() and label not in answers:
+            if (
+                answer_col is not None
+                and len(row) > answer_col
+                and row[answer_col].strip()
+                and label not in answers
+            ):
                 answers[label] = row[answer_col].strip()
     except csv.Error as exc:
         raise KnowledgeFormatError(source, f"invalid CSV: {exc}", reader.line_num) from None
@@ -117,8 +136,9 @@ def parse_labelled_csv(text: str, source: str) -> Dataset:
     return Dataset({"train": rows}, answers)
 
 
-def knowledge_from_examples(examples: list[Example], answers: dict[str, str] | None = None,
-                            name: str = "dataset") -> KnowledgeBase:
+def knowledge_from_examples(
+    examples: list[Example], answers: dict[str, str] | None = None, name: str = "dataset"
+) -> KnowledgeBase:
     """One intent entry per label; out-of-scope labels become the out-of-scope class."""
     grouped: dict[str, list[str]] = {}
     for text, label in examples:
@@ -126,11 +146,16 @@ def knowledge_from_examples(examples: list[Example], answers: dict[str, str] | N
     entries = []
     for label, questions in grouped.items():
         oos = label.lower() in OOS_LABELS
-        entries.append(Entry(
-            id=label, kind="intent", title=label.replace("_", " "),
-            answer=(answers or {}).get(label, "" if oos else label.replace("_", " ")),
-            questions=tuple(questions), tags=("out_of_scope",) if oos else (),
-        ))
+        entries.append(
+            Entry(
+                id=label,
+                kind="intent",
+                title=label.replace("_", " "),
+                answer=(answers or {}).get(label, "" if oos else label.replace("_", " ")),
+                questions=tuple(questions),
+                tags=("out_of_scope",) if oos else (),
+            )
+        )
     return KnowledgeBase(tuple(entries), name=name)
 
 

@@ -22,6 +22,8 @@ def engine_class(name: str) -> type[Engine]:
     return ClassicalEngine
 
 
-def train_engine(kb: KnowledgeBase, name: str = "classical", model_name: str | None = None) -> Engine:
+def train_engine(
+    kb: KnowledgeBase, name: str = "classical", model_name: str | None = None
+) -> Engine:
     """Train the named tier on a knowledge base (blocking CPU work: run it in a thread)."""
     return engine_class(name).train(kb, model_name)

@@ -43,8 +43,12 @@ def parse_intents(document: Any, source: str, lines: dict[int, int] | None = Non
             raise KnowledgeFormatError(source, f"intent {name!r} appears twice", line)
         seen.add(name)
         questions = item.get("questions", item.get("examples", []))
-        if not isinstance(questions, list) or not all(isinstance(q, str) and q.strip() for q in questions):
-            raise KnowledgeFormatError(source, f"intent {name!r}: questions must be a list of text", line)
+        if not isinstance(questions, list) or not all(
+            isinstance(q, str) and q.strip() for q in questions
+        ):
+            raise KnowledgeFormatError(
+                source, f"intent {name!r}: questions must be a list of text", line
+            )
         out_of_scope = bool(item.get("out_of_scope", False))
         answer = item.get("answer", "" if out_of_scope else None)
         if not isinstance(answer, str) or not (answer.strip() or out_of_scope):
@@ -54,13 +58,18 @@ def parse_intents(document: Any, source: str, lines: dict[int, int] | None = Non
         tags = item.get("tags", [])
         if not isinstance(tags, list):
             raise KnowledgeFormatError(source, f"intent {name!r}: tags must be a list", line)
-        entries.append(Entry(
-            id=name.strip(), kind="intent", title=str(item.get("title") or name).strip(),
-            answer=answer.strip(), questions=tuple(q.strip() for q in questions),
-            tags=tuple(str(t) for t in tags) + (("out_of_scope",) if out_of_scope else ()),
-            escalate=bool(item.get("escalate", False)),
-            url=item.get("url") or None,
-        ))
+        entries.append(
+            Entry(
+                id=name.strip(),
+                kind="intent",
+                title=str(item.get("title") or name).strip(),
+                answer=answer.strip(),
+                questions=tuple(q.strip() for q in questions),
+                tags=tuple(str(t) for t in tags) + (("out_of_scope",) if out_of_scope else ()),
+                escalate=bool(item.get("escalate", False)),
+                url=item.get("url") or None,
+            )
+        )
     if not entries:
         raise KnowledgeFormatError(source, "no intents")
     return KnowledgeBase(tuple(entries), name=str(document.get("name") or Path(source).stem))
@@ -107,9 +116,14 @@ def parse_faq_csv(text: str, source: str) -> KnowledgeBase:
         from services.knowledge import datasets  # it imports this module
 
         if header and datasets.is_labelled_csv(header):
-            return datasets.as_knowledge(datasets.parse_labelled_csv(text, source), Path(source).stem)
+            return datasets.as_knowledge(
+                datasets.parse_labelled_csv(text, source), Path(source).stem
+            )
         raise KnowledgeFormatError(
-            source, "the first row must be the header `question,answer` (FAQ) or `text,label` (intent dataset)", 1)
+            source,
+            "the first row must be the header `question,answer` (FAQ) or `text,label` (intent dataset)",
+            1,
+        )
     by_answer: dict[str, list[str]] = {}
     try:
         for row in reader:
@@ -129,8 +143,15 @@ def parse_faq_csv(text: str, source: str) -> KnowledgeBase:
         while entry_id in used:
             entry_id += "_"
         used.add(entry_id)
-        entries.append(Entry(id=entry_id, kind="faq", title=questions[0], answer=answer,
-                             questions=tuple(questions)))
+        entries.append(
+            Entry(
+                id=entry_id,
+                kind="faq",
+                title=questions[0],
+                answer=answer,
+                questions=tuple(questions),
+            )
+        )
     return KnowledgeBase(tuple(entries), name=Path(source).stem)
 
 
@@ -205,8 +226,9 @@ def parse_article(text: str, source: str, html: bool = False) -> list[Entry]:
     `<link rel="canonical">`); the anchor from the heading (`## Title {#anchor}` or an
     HTML heading's `id` when given, else the title as GitHub would slug it, with `-1`,
     `-2` for repeats). A long section becomes several passages (`id~2`, ...) with the same URL."""
-    url_match = re.search(r"^(?:<!--\s*)?url:\s*(\S+?)(?:\s*-->)?\s*$", text, re.MULTILINE) or re.search(
-        r'<link[^>]+rel="canonical"[^>]+href="([^"]+)"', text)
+    url_match = re.search(
+        r"^(?:<!--\s*)?url:\s*(\S+?)(?:\s*-->)?\s*$", text, re.MULTILINE
+    ) or re.search(r'<link[^>]+rel="canonical"[^>]+href="([^"]+)"', text)
     base_url = url_match.group(1) if url_match else None
     if html:
         parser = _HtmlText()
@@ -229,10 +251,15 @@ def parse_article(text: str, source: str, html: bool = False) -> list[Entry]:
         if seen and not given:
             anchor = f"{anchor}-{seen}"
         for part, piece in enumerate(split_passage(content), start=1):
-            passages.append(Entry(
-                id=f"{stem}#{anchor}" + (f"~{part}" if part > 1 else ""), kind="passage", title=title,
-                answer=piece, url=f"{base_url}#{anchor}" if base_url else None,
-            ))
+            passages.append(
+                Entry(
+                    id=f"{stem}#{anchor}" + (f"~{part}" if part > 1 else ""),
+                    kind="passage",
+                    title=title,
+                    answer=piece,
+                    url=f"{base_url}#{anchor}" if base_url else None,
+                )
+            )
 
     for line in text.splitlines():
         heading = re.match(r"^(#{1,3})\s+(.*?)(?:\s*\{#([\w.:-]+)\})?\s*$", line)
@@ -261,8 +288,10 @@ def load_file(path: Path) -> KnowledgeBase:
     if suffix == ".csv":
         return parse_faq_csv(_read(path), str(path))
     if suffix in (".md", ".markdown", ".html", ".htm"):
-        return KnowledgeBase(tuple(parse_article(_read(path), str(path), html=suffix.startswith(".htm"))),
-                             name=path.stem)
+        return KnowledgeBase(
+            tuple(parse_article(_read(path), str(path), html=suffix.startswith(".htm"))),
+            name=path.stem,
+        )
     raise KnowledgeFormatError(str(path), f"unsupported file type {suffix!r}")
 
 

@@ -49,8 +49,13 @@ class SemanticFeatures(Features):
         self.model = load_model(model_name)
 
     def embed(self, texts: list[str]) -> csr_matrix:
-        vectors = self.model.encode(texts, batch_size=64, normalize_embeddings=True,
-                                    convert_to_numpy=True, show_progress_bar=False)
+        vectors = self.model.encode(
+            texts,
+            batch_size=64,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return csr_matrix(vectors.astype(np.float32))
 
     def fit(self, texts: list[str]) -> csr_matrix:

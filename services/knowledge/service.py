@@ -46,13 +46,16 @@ def kb_version(kb: KnowledgeBase) -> str:
 
 
 def dump(kb: KnowledgeBase) -> bytes:
-    return zlib.compress(json.dumps({"name": kb.name, "entries": [asdict(e) for e in kb.entries]}).encode())
+    return zlib.compress(
+        json.dumps({"name": kb.name, "entries": [asdict(e) for e in kb.entries]}).encode()
+    )
 
 
 def load(blob: bytes) -> KnowledgeBase:
     data = json.loads(zlib.decompress(blob))
     entries = tuple(
-        Entry(**{**e, "questions": tuple(e["questions"]), "tags": tuple(e["tags"])}) for e in data["entries"]
+        Entry(**{**e, "questions": tuple(e["questions"]), "tags": tuple(e["tags"])})
+        for e in data["entries"]
     )
     return KnowledgeBase(entries, name=data["name"])
 
@@ -79,15 +82,22 @@ def check_servable(kb: KnowledgeBase) -> None:
 
 
 def entry_view(entry: Entry, score: float | None = None) -> dict[str, Any]:
-    view: dict[str, Any] = {"id": entry.id, "kind": entry.kind, "title": entry.title, "url": entry.url,
-                            "answer": entry.answer}
+    view: dict[str, Any] = {
+        "id": entry.id,
+        "kind": entry.kind,
+        "title": entry.title,
+        "url": entry.url,
+        "answer": entry.answer,
+    }
     if score is not None:
         view["score"] = round(score, 4)
     return view
 
 
 class KnowledgeService:
-    def __init__(self, settings: Settings, redis: Redis | None = None, key_prefix: str = "") -> None:
+    def __init__(
+        self, settings: Settings, redis: Redis | None = None, key_prefix: str = ""
+    ) -> None:
         self.settings = settings
         self.redis = redis
         self.prefix = key_prefix
@@ -154,9 +164,12 @@ class KnowledgeService:
         """What the engine retrieves for a message and why (scores), for admins."""
         match = await self.match(q, k)
         result: dict[str, Any] = {
-            "query": q, "confidence": round(match.confidence, 4), "outOfScope": match.entry is None,
+            "query": q,
+            "confidence": round(match.confidence, 4),
+            "outOfScope": match.entry is None,
             "hits": [entry_view(h.entry, h.score) for h in match.hits],
-            "version": self.version, "engine": self.engine.name if self.engine else None,
+            "version": self.version,
+            "engine": self.engine.name if self.engine else None,
         }
         if match.entry is not None:
             result["match"] = entry_view(match.entry, match.confidence)
@@ -164,33 +177,49 @@ class KnowledgeService:
 
     def stats(self) -> dict[str, Any]:
         entries = self.kb.entries if self.kb else ()
-        trained_at = (datetime.fromtimestamp(self.trained_at, UTC).isoformat(timespec="seconds")
-                      if self.trained_at else None)
+        trained_at = (
+            datetime.fromtimestamp(self.trained_at, UTC).isoformat(timespec="seconds")
+            if self.trained_at
+            else None
+        )
         return {
-            "version": self.version, "engine": self.engine.name if self.engine else None,
+            "version": self.version,
+            "engine": self.engine.name if self.engine else None,
             "name": self.kb.name if self.kb else None,
-            "entries": len(entries), "intents": sum(e.kind == "intent" for e in entries),
+            "entries": len(entries),
+            "intents": sum(e.kind == "intent" for e in entries),
             "faqs": sum(e.kind == "faq" for e in entries),
             "passages": sum(e.kind == "passage" for e in entries),
-            "trainedAt": trained_at, "trainSeconds": self.train_seconds,
+            "trainedAt": trained_at,
+            "trainSeconds": self.train_seconds,
         }
 
     def status(self) -> dict[str, Any]:
-        return {"version": self.version, "engine": self.engine.name if self.engine else None,
-                "stats": self.stats(), "pending": self.pending, "lastError": self.last_error}
+        return {
+            "version": self.version,
+            "engine": self.engine.name if self.engine else None,
+            "stats": self.stats(),
+            "pending": self.pending,
+            "lastError": self.last_error,
+        }
 
     # -- changing ------------------------------------------------------------------------
-    async def replace_upload(self, body: Any, *, content_type: str, fmt: str | None = None) -> dict[str, Any]:
+    async def replace_upload(
+        self, body: Any, *, content_type: str, fmt: str | None = None
+    ) -> dict[str, Any]:
         """Parse an upload (intents JSON/YAML or FAQ CSV) off the event loop, then swap it in."""
         return await self.replace(await asyncio.to_thread(parse_upload, body, content_type, fmt))
 
     async def add_entry(self, data: dict[str, Any]) -> dict[str, Any]:
         kb = self._require_kb()
         entry = Entry(
-            id=data["name"], kind="intent" if data.get("questions") else "passage",
-            title=data.get("title") or data["name"], answer=data["answer"],
+            id=data["name"],
+            kind="intent" if data.get("questions") else "passage",
+            title=data.get("title") or data["name"],
+            answer=data["answer"],
             questions=tuple(q.strip() for q in data.get("questions", []) if q.strip()),
-            tags=tuple(data.get("tags", [])), escalate=bool(data.get("escalate", False)),
+            tags=tuple(data.get("tags", [])),
+            escalate=bool(data.get("escalate", False)),
             url=data.get("url"),
         )
         entries = tuple(e for e in kb.entries if e.id != entry.id) + (entry,)
@@ -200,7 +229,9 @@ class KnowledgeService:
         kb = self._require_kb()
         if kb.get(entry_id) is None:
             raise EntryNotFound(f"no entry {entry_id!r}")
-        return await self._change(KnowledgeBase(tuple(e for e in kb.entries if e.id != entry_id), kb.name))
+        return await self._change(
+            KnowledgeBase(tuple(e for e in kb.entries if e.id != entry_id), kb.name)
+        )
 
     async def _change(self, kb: KnowledgeBase) -> dict[str, Any]:
         """One entry added or removed: refused with 409 if the result could not serve."""
@@ -219,7 +250,9 @@ class KnowledgeService:
         version = await asyncio.to_thread(kb_version, kb)
         if generation == self._generation:
             self.pending = version
-        task = asyncio.create_task(self._publish(kb, version, generation), name=f"knowledge-{version}")
+        task = asyncio.create_task(
+            self._publish(kb, version, generation), name=f"knowledge-{version}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return self.status()
@@ -239,6 +272,7 @@ class KnowledgeService:
 
     async def _train(self, kb: KnowledgeBase) -> tuple[Engine, float, str]:
         """Engine, training seconds and version, all computed in a worker thread."""
+
         def work() -> tuple[Engine, float, str]:
             started = time.perf_counter()
             engine = train_engine(kb, self.settings.knowledge_engine, self.settings.semantic_model)
@@ -250,30 +284,46 @@ class KnowledgeService:
         # no await between these: requests see the old engine or the new one, never a mix
         self.engine, self.train_seconds, self.version = trained
         self.kb, self.trained_at = kb, time.time()
-        log.info("knowledge ready", extra={"entries": len(kb.entries), "version": self.version,
-                                           "engine": self.engine.name, "train_seconds": self.train_seconds})
+        log.info(
+            "knowledge ready",
+            extra={
+                "entries": len(kb.entries),
+                "version": self.version,
+                "engine": self.engine.name,
+                "train_seconds": self.train_seconds,
+            },
+        )
 
     async def _publish(self, kb: KnowledgeBase, version: str, generation: int) -> None:
         try:
             trained = await self._train(kb)
-        except Exception as exc:  # noqa: BLE001 - any training failure: the old version keeps serving
+        except Exception as exc:
             self.last_error = f"training failed: {type(exc).__name__}: {exc}"[:500]
-            log.warning("knowledge upload not swapped in", extra={"version": version, "error": self.last_error})
+            log.warning(
+                "knowledge upload not swapped in",
+                extra={"version": version, "error": self.last_error},
+            )
             if generation == self._generation:
                 self._latest, self.pending = None, None
             return
         blob = await asyncio.to_thread(dump, kb) if self.redis is not None else b""
         async with self._publishing:  # store, announce, install: one change at a time, in order
             if generation != self._generation:  # a newer change was accepted meanwhile: it wins
-                log.info("knowledge version superseded before it served", extra={"version": version})
+                log.info(
+                    "knowledge version superseded before it served", extra={"version": version}
+                )
                 return
             if self.redis is not None:
                 try:
                     await self._store(version, blob)
                 except RedisError as exc:  # not stored, so not served: instances must agree
-                    self.last_error = f"could not store the new version: {type(exc).__name__}: {exc}"[:500]
-                    log.warning("knowledge upload not swapped in", extra={"version": version,
-                                                                          "error": self.last_error})
+                    self.last_error = (
+                        f"could not store the new version: {type(exc).__name__}: {exc}"[:500]
+                    )
+                    log.warning(
+                        "knowledge upload not swapped in",
+                        extra={"version": version, "error": self.last_error},
+                    )
                     self._latest, self.pending = None, None
                     return
             await self._install(kb, trained)
@@ -305,7 +355,7 @@ class KnowledgeService:
                     await self._catch_up()  # on an announcement, or every few seconds
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a lost connection: reconnect and catch up
+            except Exception as exc:
                 if self._closing:
                     return
                 log.warning("knowledge watcher reconnecting", extra={"error": type(exc).__name__})
@@ -327,10 +377,12 @@ class KnowledgeService:
         try:
             kb = await asyncio.to_thread(load, blob)
             trained = await self._train(kb)
-        except Exception as exc:  # noqa: BLE001 - e.g. stored by an instance with another engine
+        except Exception as exc:
             self._unusable = version
-            log.warning("stored knowledge version not usable here",
-                        extra={"version": version, "error": f"{type(exc).__name__}: {exc}"[:500]})
+            log.warning(
+                "stored knowledge version not usable here",
+                extra={"version": version, "error": f"{type(exc).__name__}: {exc}"[:500]},
+            )
             return
         async with self._publishing:
             if await self.redis.get(self.current_key) == current:  # else a newer one: next round

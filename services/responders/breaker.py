@@ -16,7 +16,9 @@ CLOSED, OPEN, HALF_OPEN, MISCONFIGURED = "closed", "open", "half_open", "misconf
 
 
 class CircuitBreaker:
-    def __init__(self, threshold: int, cooldown: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, threshold: int, cooldown: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.threshold = threshold
         self.cooldown = cooldown
         self.clock = clock

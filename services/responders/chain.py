@@ -50,7 +50,9 @@ class AllRespondersFailed(ResponderError):
 
     def __init__(self, failures: Sequence[tuple[str, str]]) -> None:
         super().__init__(
-            "chain", "all responders failed", retryable=False,
+            "chain",
+            "all responders failed",
+            retryable=False,
             detail="; ".join(f"{name}: {reason}" for name, reason in failures) or "no responder",
         )
         self.reasons: dict[str, str] = dict(failures)
@@ -122,14 +124,22 @@ class Link:
 
     def status(self) -> dict[str, Any]:
         return {
-            "configured": True, "model": self.model, "state": self.breaker.state,
+            "configured": True,
+            "model": self.model,
+            "state": self.breaker.state,
             "consecutiveFailures": self.breaker.consecutive_failures,
-            "lastError": self.last_error, "lastErrorAt": self.last_error_at,
+            "lastError": self.last_error,
+            "lastErrorAt": self.last_error_at,
             "lastSuccessAt": self.last_success_at,
-            "attempts": self.attempts, "successes": self.successes, "failures": self.failures,
-            "retries": self.retries, "skipped": self.skipped,
+            "attempts": self.attempts,
+            "successes": self.successes,
+            "failures": self.failures,
+            "retries": self.retries,
+            "skipped": self.skipped,
             "lastLatencyMs": self.last_latency_ms,
-            "avgLatencyMs": round(self.total_latency_ms / self.successes, 2) if self.successes else None,
+            "avgLatencyMs": round(self.total_latency_ms / self.successes, 2)
+            if self.successes
+            else None,
             "tokens": dict(self.tokens),
         }
 
@@ -139,8 +149,13 @@ class ResponderChain(Responder):
 
     name = "chain"
 
-    def __init__(self, responders: Sequence[Responder], policy: Policy | None = None, *,
-                 unconfigured: Mapping[str, str | None] | None = None) -> None:
+    def __init__(
+        self,
+        responders: Sequence[Responder],
+        policy: Policy | None = None,
+        *,
+        unconfigured: Mapping[str, str | None] | None = None,
+    ) -> None:
         """`unconfigured`: providers left out for want of settings (name -> model), shown
         in `status()` so the page can say so."""
         if not responders:
@@ -148,8 +163,11 @@ class ResponderChain(Responder):
         self.policy = policy or Policy()
         self.unconfigured = dict(unconfigured or {})
         self.links = [
-            Link(r, CircuitBreaker(self.policy.breaker_threshold, self.policy.breaker_cooldown),
-                 getattr(r, "model", None))
+            Link(
+                r,
+                CircuitBreaker(self.policy.breaker_threshold, self.policy.breaker_cooldown),
+                getattr(r, "model", None),
+            )
             for r in responders
         ]
 
@@ -167,7 +185,9 @@ class ResponderChain(Responder):
         then the providers left out for want of settings (`configured: false`)."""
         status = {link.name: link.status() for link in self.links}
         for name, model in self.unconfigured.items():
-            status.setdefault(name, {"configured": False, "model": model, "state": "not_configured"})
+            status.setdefault(
+                name, {"configured": False, "model": model, "state": "not_configured"}
+            )
         return status
 
     async def respond(self, prompt: Prompt) -> Reply:
@@ -188,10 +208,14 @@ class ResponderChain(Responder):
             try:
                 await link.responder.aclose()
             except Exception as exc:  # closing one client must not leave the others open
-                log.warning("responder did not close cleanly", exc_info=exc, extra={"provider": link.name})
+                log.warning(
+                    "responder did not close cleanly", exc_info=exc, extra={"provider": link.name}
+                )
 
     # -- the failover walk ------------------------------------------------------------
-    async def _run(self, prompt: Prompt, *, streaming: bool) -> AsyncIterator[Delta | Reset | Reply]:
+    async def _run(
+        self, prompt: Prompt, *, streaming: bool
+    ) -> AsyncIterator[Delta | Reset | Reply]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.policy.deadline
         failures: list[tuple[str, str]] = []
@@ -204,22 +228,32 @@ class ResponderChain(Responder):
                 left = self._skip(link, f"breaker {link.breaker.state}", failures, left)
                 continue
             if left is not None:
-                log.info("switching responder", extra={"from_provider": left[0].name, "to_provider": link.name,
-                                                       "reason": left[1]})
+                log.info(
+                    "switching responder",
+                    extra={
+                        "from_provider": left[0].name,
+                        "to_provider": link.name,
+                        "reason": left[1],
+                    },
+                )
                 left = None
             attempt = 0
             while True:
                 link.attempts += 1
                 if attempt:
                     link.retries += 1
-                log.debug("responder attempt", extra={"provider": link.name, "attempt": attempt + 1,
-                                                      "streaming": streaming})
+                log.debug(
+                    "responder attempt",
+                    extra={"provider": link.name, "attempt": attempt + 1, "streaming": streaming},
+                )
                 timeout = min(self.policy.attempt_timeout, self._remaining(link, deadline))
                 started = time.perf_counter()
                 streamed = settled = False
                 error: ResponderError | None = None
                 try:
-                    async with aclosing(self._attempt(link.responder, prompt, timeout, streaming)) as events:
+                    async with aclosing(
+                        self._attempt(link.responder, prompt, timeout, streaming)
+                    ) as events:
                         async for event in events:
                             if isinstance(event, Reply):
                                 settled = True
@@ -242,8 +276,15 @@ class ResponderChain(Responder):
                 wait = self._retry_wait(link, error, attempt, deadline, index, streamed)
                 if wait is None:
                     break
-                log.info("retrying responder", extra={"provider": link.name, "attempt": attempt + 2,
-                                                      "wait_s": round(wait, 3), "reason": error.reason})
+                log.info(
+                    "retrying responder",
+                    extra={
+                        "provider": link.name,
+                        "attempt": attempt + 2,
+                        "wait_s": round(wait, 3),
+                        "reason": error.reason,
+                    },
+                )
                 await asyncio.sleep(wait)
                 attempt += 1
             left = (link, error.reason)
@@ -257,16 +298,18 @@ class ResponderChain(Responder):
         return remaining
 
     @staticmethod
-    def _skip(link: Link, reason: str, failures: list[tuple[str, str]],
-              left: tuple[Link, str] | None) -> tuple[Link, str]:
+    def _skip(
+        link: Link, reason: str, failures: list[tuple[str, str]], left: tuple[Link, str] | None
+    ) -> tuple[Link, str]:
         """Pass a responder by without trying it; the switch is logged at the next one tried."""
         link.skipped += 1
         failures.append((link.name, reason))
         log.info("responder skipped", extra={"provider": link.name, "reason": reason})
         return left if left is not None else (link, reason)
 
-    async def _attempt(self, responder: Responder, prompt: Prompt, timeout: float,
-                       streaming: bool) -> AsyncIterator[Delta | Reset | Reply]:
+    async def _attempt(
+        self, responder: Responder, prompt: Prompt, timeout: float, streaming: bool
+    ) -> AsyncIterator[Delta | Reset | Reply]:
         """One try, bounded by the attempt timeout (and, streaming, the first-chunk one)."""
         if not streaming:
             try:
@@ -311,10 +354,19 @@ class ResponderChain(Responder):
     @staticmethod
     def _unexpected(responder: Responder, exc: Exception) -> ResponderError:
         log.warning("responder raised", exc_info=exc, extra={"provider": responder.name})
-        return ResponderError(responder.name, "unexpected error", retryable=False, detail=type(exc).__name__)
+        return ResponderError(
+            responder.name, "unexpected error", retryable=False, detail=type(exc).__name__
+        )
 
-    def _retry_wait(self, link: Link, exc: ResponderError, attempt: int, deadline: float,
-                    index: int, streamed: bool) -> float | None:
+    def _retry_wait(
+        self,
+        link: Link,
+        exc: ResponderError,
+        attempt: int,
+        deadline: float,
+        index: int,
+        streamed: bool,
+    ) -> float | None:
         """Seconds to wait before trying `link` again, or None to move on."""
         if not exc.retryable or link.breaker.state != CLOSED or attempt >= self.policy.max_retries:
             return None
@@ -344,11 +396,16 @@ class ResponderChain(Responder):
         if usage:
             link.tokens["prompt"] += usage.prompt_tokens
             link.tokens["completion"] += usage.completion_tokens
-        log.info("responder answered", extra={
-            "provider": link.name, "attempt": attempt + 1, "latency_ms": link.last_latency_ms,
-            "prompt_tokens": usage.prompt_tokens if usage else None,
-            "completion_tokens": usage.completion_tokens if usage else None,
-        })
+        log.info(
+            "responder answered",
+            extra={
+                "provider": link.name,
+                "attempt": attempt + 1,
+                "latency_ms": link.last_latency_ms,
+                "prompt_tokens": usage.prompt_tokens if usage else None,
+                "completion_tokens": usage.completion_tokens if usage else None,
+            },
+        )
 
     def _failed(self, link: Link, exc: ResponderError, attempt: int) -> None:
         link.failures += 1
@@ -356,12 +413,25 @@ class ResponderChain(Responder):
         link.last_error_at = _now_iso()
         was = link.breaker.state
         link.breaker.failure(misconfigured=exc.misconfigured)
-        log.warning("responder failed", extra={
-            "provider": link.name, "attempt": attempt + 1, "reason": exc.reason, "detail": exc.detail or None,
-            "retryable": exc.retryable, "retry_after": exc.retry_after, "breaker": link.breaker.state,
-        })
+        log.warning(
+            "responder failed",
+            extra={
+                "provider": link.name,
+                "attempt": attempt + 1,
+                "reason": exc.reason,
+                "detail": exc.detail or None,
+                "retryable": exc.retryable,
+                "retry_after": exc.retry_after,
+                "breaker": link.breaker.state,
+            },
+        )
         if link.breaker.state != was and link.breaker.state != CLOSED:
-            log.warning("breaker opened", extra={
-                "provider": link.name, "state": link.breaker.state, "cooldown_s": link.breaker.cooldown,
-                "consecutive_failures": link.breaker.consecutive_failures,
-            })
+            log.warning(
+                "breaker opened",
+                extra={
+                    "provider": link.name,
+                    "state": link.breaker.state,
+                    "cooldown_s": link.breaker.cooldown,
+                    "consecutive_failures": link.breaker.consecutive_failures,
+                },
+            )

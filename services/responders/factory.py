@@ -40,14 +40,23 @@ def build_responders(settings: Settings, local: Responder) -> ResponderChain:
             responders.append(GeminiResponder(settings))
     if "local" in order:
         if order[-1] != "local" and responders:
-            log.warning("AI_PROVIDER_ORDER lists local before a language model; local goes last",
-                        extra={"order": order})
+            log.warning(
+                "AI_PROVIDER_ORDER lists local before a language model; local goes last",
+                extra={"order": order},
+            )
         responders.append(local)
     elif not responders:
-        log.warning("no provider in AI_PROVIDER_ORDER is configured; the local responder serves",
-                    extra={"order": order})
+        log.warning(
+            "no provider in AI_PROVIDER_ORDER is configured; the local responder serves",
+            extra={"order": order},
+        )
         responders.append(local)
     models = {"openai": settings.openai_model, "gemini": settings.gemini_model}
-    unconfigured = {n: models[n] for n in order if n in models and not settings.provider_configured(n)}
-    log.info("responder chain", extra={"order": [r.name for r in responders], "unconfigured": list(unconfigured)})
+    unconfigured = {
+        n: models[n] for n in order if n in models and not settings.provider_configured(n)
+    }
+    log.info(
+        "responder chain",
+        extra={"order": [r.name for r in responders], "unconfigured": list(unconfigured)},
+    )
     return ResponderChain(responders, policy_from(settings), unconfigured=unconfigured)

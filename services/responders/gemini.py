@@ -62,22 +62,27 @@ def as_responder_error(exc: BaseException) -> ResponderError:
         if code == 429:
             return ResponderError(NAME, "rate limited (429)", retry_after=after, detail=status)
         if code in (401, 403) or (code == 400 and _key_problem(exc)):
-            return ResponderError(NAME, f"not authorised ({code})", retryable=False, misconfigured=True,
-                                  detail=status)
+            return ResponderError(
+                NAME, f"not authorised ({code})", retryable=False, misconfigured=True, detail=status
+            )
         if code == 404:
-            return ResponderError(NAME, "model not found (404)", retryable=False, misconfigured=True,
-                                  detail=status)
+            return ResponderError(
+                NAME, "model not found (404)", retryable=False, misconfigured=True, detail=status
+            )
         if code in (408, 409) or code >= 500:
             return ResponderError(NAME, f"server error ({code})", retry_after=after, detail=status)
         # 400 INVALID_ARGUMENT / FAILED_PRECONDITION: every request will be refused alike
-        return ResponderError(NAME, f"request refused ({code})", retryable=False, misconfigured=True,
-                              detail=status)
+        return ResponderError(
+            NAME, f"request refused ({code})", retryable=False, misconfigured=True, detail=status
+        )
     if isinstance(exc, httpx.TimeoutException):
         return ResponderError(NAME, TIMEOUT)
     if isinstance(exc, httpx.TransportError | ConnectionError):
         return ResponderError(NAME, "connection error", detail=type(exc).__name__)
     if isinstance(exc, ValueError | LookupError | AttributeError | TypeError):
-        return ResponderError(NAME, "malformed response", retryable=False, detail=type(exc).__name__)
+        return ResponderError(
+            NAME, "malformed response", retryable=False, detail=type(exc).__name__
+        )
     return ResponderError(NAME, "unexpected error", retryable=False, detail=type(exc).__name__)
 
 
@@ -94,7 +99,9 @@ def check_blocked(response: types.GenerateContentResponse) -> None:
     feedback = response.prompt_feedback
     if feedback is not None and feedback.block_reason:
         why = feedback.block_reason
-        raise ResponderError(NAME, "blocked", retryable=False, detail=str(getattr(why, "value", why)))
+        raise ResponderError(
+            NAME, "blocked", retryable=False, detail=str(getattr(why, "value", why))
+        )
     for candidate in response.candidates or ():
         reason = candidate.finish_reason
         name = getattr(reason, "value", reason)
@@ -107,7 +114,9 @@ def _text_of(response: types.GenerateContentResponse) -> str:
     candidates = response.candidates or ()
     if not candidates or candidates[0].content is None:
         return ""
-    return "".join(part.text for part in candidates[0].content.parts or () if part.text and not part.thought)
+    return "".join(
+        part.text for part in candidates[0].content.parts or () if part.text and not part.thought
+    )
 
 
 class GeminiResponder(Responder):
@@ -117,11 +126,15 @@ class GeminiResponder(Responder):
         self.settings = settings
         self.model = settings.gemini_model
         self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.provider_timeout, connect=min(5.0, settings.provider_timeout)),
+            timeout=httpx.Timeout(
+                settings.provider_timeout, connect=min(5.0, settings.provider_timeout)
+            ),
         )
         options = types.HttpOptions(
-            base_url=settings.gemini_base_url, api_version="v1beta",
-            timeout=int(settings.provider_timeout * 1000), httpx_async_client=self.http,
+            base_url=settings.gemini_base_url,
+            api_version="v1beta",
+            timeout=int(settings.provider_timeout * 1000),
+            httpx_async_client=self.http,
         )
         self.client = genai.Client(
             api_key=settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else None,
@@ -136,7 +149,10 @@ class GeminiResponder(Responder):
 
     def _request(self, prompt: Prompt) -> dict[str, Any]:
         contents = [
-            types.Content(role="model" if turn.role == "assistant" else "user", parts=[types.Part(text=turn.content)])
+            types.Content(
+                role="model" if turn.role == "assistant" else "user",
+                parts=[types.Part(text=turn.content)],
+            )
             for turn in prompt.history
         ]
         contents.append(types.Content(role="user", parts=[types.Part(text=user_turn(prompt))]))

@@ -25,14 +25,22 @@ class LocalResponder(Responder):
         match = await self.knowledge.match(prompt.message)
         entry = match.entry
         if entry is None:
-            passage = next((h for h in match.hits if h.entry.kind == "passage"
-                            and h.score >= PASSAGE_MIN_SCORE), None)
+            passage = next(
+                (
+                    h
+                    for h in match.hits
+                    if h.entry.kind == "passage" and h.score >= PASSAGE_MIN_SCORE
+                ),
+                None,
+            )
             if passage is None:
                 return Reply(OUT_OF_SCOPE, match.confidence, self.name)
             source = Source(passage.entry.id, passage.entry.title, passage.score, passage.entry.url)
             return Reply(passage.entry.answer, passage.score, self.name, sources=(source,))
         return Reply(
-            text=entry.answer, confidence=match.confidence, provider=self.name,
+            text=entry.answer,
+            confidence=match.confidence,
+            provider=self.name,
             sources=(Source(entry.id, entry.title, match.confidence, entry.url),),
             needs_human=entry.escalate,
             human_reason=f"{entry.title} is handled by a person" if entry.escalate else None,

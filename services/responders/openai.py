@@ -26,8 +26,13 @@ RESPONSE_FORMAT = {
     "json_schema": {"name": "support_reply", "strict": True, "schema": REPLY_SCHEMA},
 }
 #: 400s about this one request, not about the provider's settings
-REQUEST_SPECIFIC = {"context_length_exceeded", "string_above_max_length", "content_policy_violation",
-                    "content_filter", "invalid_prompt"}
+REQUEST_SPECIFIC = {
+    "context_length_exceeded",
+    "string_above_max_length",
+    "content_policy_violation",
+    "content_filter",
+    "invalid_prompt",
+}
 
 
 def _error_code(exc: openai.APIStatusError) -> str | None:
@@ -51,23 +56,44 @@ def as_responder_error(exc: BaseException) -> ResponderError:
         status, code = exc.status_code, _error_code(exc)
         after = parse_retry_after(exc.response.headers) if exc.response is not None else None
         if status == 429 and code == "insufficient_quota":
-            return ResponderError(NAME, "quota exhausted (429)", retryable=False, misconfigured=True)
+            return ResponderError(
+                NAME, "quota exhausted (429)", retryable=False, misconfigured=True
+            )
         if status == 429:
             return ResponderError(NAME, "rate limited (429)", retry_after=after)
         if status in (401, 403):
-            return ResponderError(NAME, f"not authorised ({status})", retryable=False, misconfigured=True,
-                                  detail=code or "")
+            return ResponderError(
+                NAME,
+                f"not authorised ({status})",
+                retryable=False,
+                misconfigured=True,
+                detail=code or "",
+            )
         if status == 404:
-            return ResponderError(NAME, "model not found (404)", retryable=False, misconfigured=True,
-                                  detail=code or "")
+            return ResponderError(
+                NAME,
+                "model not found (404)",
+                retryable=False,
+                misconfigured=True,
+                detail=code or "",
+            )
         if status in (408, 409) or status >= 500:
             return ResponderError(NAME, f"server error ({status})", retry_after=after)
         # 400/422: the request was refused; unless it is about this one message (too long,
         # filtered) every request will be (model without structured output, bad parameter)
-        return ResponderError(NAME, f"request refused ({status})", retryable=False,
-                              misconfigured=code not in REQUEST_SPECIFIC, detail=code or "")
-    if isinstance(exc, openai.APIResponseValidationError | ValueError | LookupError | AttributeError):
-        return ResponderError(NAME, "malformed response", retryable=False, detail=type(exc).__name__)
+        return ResponderError(
+            NAME,
+            f"request refused ({status})",
+            retryable=False,
+            misconfigured=code not in REQUEST_SPECIFIC,
+            detail=code or "",
+        )
+    if isinstance(
+        exc, openai.APIResponseValidationError | ValueError | LookupError | AttributeError
+    ):
+        return ResponderError(
+            NAME, "malformed response", retryable=False, detail=type(exc).__name__
+        )
     return ResponderError(NAME, "unexpected error", retryable=False, detail=type(exc).__name__)
 
 
@@ -78,15 +104,24 @@ class OpenAIResponder(Responder):
         self.settings = settings
         self.model = settings.openai_model
         # a local OpenAI-compatible server needs only OPENAI_BASE_URL; the SDK wants some key
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
+        key = (
+            settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
+        )
         self.client = client or AsyncOpenAI(
-            api_key=key, base_url=settings.openai_base_url, max_retries=0,
-            timeout=httpx.Timeout(settings.provider_timeout, connect=min(5.0, settings.provider_timeout)),
+            api_key=key,
+            base_url=settings.openai_base_url,
+            max_retries=0,
+            timeout=httpx.Timeout(
+                settings.provider_timeout, connect=min(5.0, settings.provider_timeout)
+            ),
         )
 
     def _request(self, prompt: Prompt) -> dict[str, Any]:
-        return {"model": self.model, "messages": openai_messages(prompt, self.settings),
-                "response_format": RESPONSE_FORMAT}
+        return {
+            "model": self.model,
+            "messages": openai_messages(prompt, self.settings),
+            "response_format": RESPONSE_FORMAT,
+        }
 
     async def respond(self, prompt: Prompt) -> Reply:
         try:
@@ -99,8 +134,12 @@ class OpenAIResponder(Responder):
         if message.refusal:
             raise ResponderError(NAME, "model refused", retryable=False)
         usage = completion.usage
-        return parse_reply(message.content or "", NAME, prompt,
-                           Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None)
+        return parse_reply(
+            message.content or "",
+            NAME,
+            prompt,
+            Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None,
+        )
 
     async def stream(self, prompt: Prompt) -> AsyncIterator[Delta | Reply]:
         answer = AnswerStream()

@@ -24,12 +24,19 @@ REPLY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "answer": {"type": "string", "description": "The reply to the customer."},
-        "confidence": {"type": "number", "minimum": 0, "maximum": 1,
-                       "description": "0..1: how likely the answer is correct and supported by the knowledge."},
+        "confidence": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "0..1: how likely the answer is correct and supported by the knowledge.",
+        },
         "needs_human": {"type": "boolean", "description": "True when a person must take over."},
         "human_reason": {"type": "string", "description": "Why a person is needed, or empty."},
-        "sources": {"type": "array", "items": {"type": "string"},
-                    "description": "Ids of the knowledge entries the answer uses."},
+        "sources": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Ids of the knowledge entries the answer uses.",
+        },
     },
     "required": ["answer", "confidence", "needs_human", "human_reason", "sources"],
     "additionalProperties": False,
@@ -60,7 +67,12 @@ def system_prompt(settings: Settings) -> str:
 
 def _text(value: str) -> str:
     """Knowledge text that cannot close the delimiters around it."""
-    return re.sub(r"</?\s*(knowledge|entry)\b", lambda m: m.group(0).replace("<", "&lt;"), value, flags=re.IGNORECASE)
+    return re.sub(
+        r"</?\s*(knowledge|entry)\b",
+        lambda m: m.group(0).replace("<", "&lt;"),
+        value,
+        flags=re.IGNORECASE,
+    )
 
 
 def knowledge_block(context: tuple[Source, ...]) -> str:
@@ -100,16 +112,26 @@ def parse_reply(text: str, provider: str, prompt: Prompt, usage: Usage | None) -
         answer, confidence = data["answer"], data["confidence"]
         if not isinstance(answer, str) or not answer.strip():
             raise ValueError("empty answer")
-        if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not math.isfinite(confidence):
+        if (
+            isinstance(confidence, bool)
+            or not isinstance(confidence, int | float)
+            or not math.isfinite(confidence)
+        ):
             raise TypeError("confidence is not a number")
     except (ValueError, KeyError, TypeError) as exc:
-        raise ResponderError(provider, MALFORMED, retryable=False, detail=type(exc).__name__) from None
+        raise ResponderError(
+            provider, MALFORMED, retryable=False, detail=type(exc).__name__
+        ) from None
     by_id = {source.id: source for source in prompt.context}
     used = dict.fromkeys(i for i in data.get("sources") or () if isinstance(i, str) and i in by_id)
     reason = data.get("human_reason")
     return Reply(
-        text=answer.strip(), confidence=max(0.0, min(1.0, float(confidence))), provider=provider,
-        sources=tuple(Source(by_id[i].id, by_id[i].title, by_id[i].score, by_id[i].url) for i in used),
+        text=answer.strip(),
+        confidence=max(0.0, min(1.0, float(confidence))),
+        provider=provider,
+        sources=tuple(
+            Source(by_id[i].id, by_id[i].title, by_id[i].score, by_id[i].url) for i in used
+        ),
         needs_human=data.get("needs_human") is True,
         human_reason=(reason.strip() or None) if isinstance(reason, str) else None,
         usage=usage,
@@ -152,7 +174,9 @@ class AnswerStream:
             elif ch == '"':
                 self._in_string = True
                 self._is_key = bool(self._stack) and self._stack[-1] == "{" and self._expect_key
-                self._capturing = (not self._is_key and self._stack == ["{"] and self._last_key == "answer")
+                self._capturing = (
+                    not self._is_key and self._stack == ["{"] and self._last_key == "answer"
+                )
                 self._key.clear()
             elif ch in "{[":
                 self._stack.append(ch)

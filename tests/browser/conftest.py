@@ -39,18 +39,23 @@ def server_env(prefix: str) -> dict[str, str]:
     """The environment plus what the page tests rely on. Explicit values win over a
     developer's `.env`; empty LLM keys mean "not configured", so the embedded responder answers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GEMINI_"))}
-    env.update({
-        "APP_ENV": "test",
-        "REDIS_URL": REDIS_URL,
-        "REDIS_KEY_PREFIX": prefix,
-        "SESSION_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-        "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "", "GEMINI_API_KEY": "", "GEMINI_BASE_URL": "",
-        "KNOWLEDGE_BASE_PATH": str(DEMO_KB),
-        "KNOWLEDGE_ENGINE": "classical",
-        "ESCALATION_KEYWORDS": "urgent,emergency,complaint,supervisor,manager,cancel,refund",
-        "MAX_MESSAGE_LENGTH": "4000",
-        "LOG_LEVEL": "INFO",
-    })
+    env.update(
+        {
+            "APP_ENV": "test",
+            "REDIS_URL": REDIS_URL,
+            "REDIS_KEY_PREFIX": prefix,
+            "SESSION_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+            "OPENAI_API_KEY": "",
+            "OPENAI_BASE_URL": "",
+            "GEMINI_API_KEY": "",
+            "GEMINI_BASE_URL": "",
+            "KNOWLEDGE_BASE_PATH": str(DEMO_KB),
+            "KNOWLEDGE_ENGINE": "classical",
+            "ESCALATION_KEYWORDS": "urgent,emergency,complaint,supervisor,manager,cancel,refund",
+            "MAX_MESSAGE_LENGTH": "4000",
+            "LOG_LEVEL": "INFO",
+        }
+    )
     return env
 
 
@@ -116,11 +121,22 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
     log_path = tmp_path_factory.mktemp("browser") / "server.log"
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "uvicorn", "app:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(port),
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
             # A long-poll the browser abandoned holds a plain uvicorn shutdown for ~25 s.
-            "--timeout-graceful-shutdown", "5",
-            cwd=ROOT, env=server_env(prefix), stdout=log, stderr=asyncio.subprocess.STDOUT,
+            "--timeout-graceful-shutdown",
+            "5",
+            cwd=ROOT,
+            env=server_env(prefix),
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
         )
     srv = LiveServer(f"http://127.0.0.1:{port}", prefix, process, log_path)
     try:
@@ -134,9 +150,13 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)"
+        )
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
         yield browser
         await browser.close()
 
@@ -144,11 +164,15 @@ async def browser() -> AsyncIterator[Browser]:
 @dataclass
 class PageProblems:
     """Uncaught exceptions and console errors seen on a page; a test ends with none."""
+
     errors: list[str] = field(default_factory=list)
 
     def watch(self, page: Page) -> None:
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-        page.on("console", lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"))
+        page.on(
+            "console",
+            lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"),
+        )
 
 
 @pytest.fixture
@@ -161,8 +185,12 @@ async def new_page(browser: Browser, live_server: LiveServer, page_problems: Pag
     """Open the chat page in a fresh context; `await new_page(width=..., ...)`."""
     contexts = []
 
-    async def open_page(width: int = 1000, height: int = 800, *, goto: bool = True, **context_options):
-        context = await browser.new_context(viewport={"width": width, "height": height}, **context_options)
+    async def open_page(
+        width: int = 1000, height: int = 800, *, goto: bool = True, **context_options
+    ):
+        context = await browser.new_context(
+            viewport={"width": width, "height": height}, **context_options
+        )
         contexts.append(context)
         page = await context.new_page()
         page_problems.watch(page)

@@ -26,6 +26,7 @@ ESCALATE_Q = "I want to speak to a manager, this is urgent"
 
 # --- helpers ---------------------------------------------------------------------------
 
+
 async def joined(page: Page) -> str:
     """Wait until the page has joined a conversation; its session id."""
     await expect(page.locator("#connection")).to_have_text("Connected")
@@ -102,19 +103,24 @@ async def tapped(new_page, live_server):
 
 # --- the brief's three ---------------------------------------------------------------------
 
+
 async def test_a_knowledge_base_question_gets_its_answer_with_the_provider_caption(page):
     await joined(page)
     await ask(page, SHIPPING_Q)
     await expect(page.locator(".msg--user .msg__text").last).to_have_text(SHIPPING_Q)
     answer = bot(page)
     await expect(answer.locator(".msg__text")).to_contain_text(SHIPPING_A)
-    await expect(answer.locator(".msg__meta")).to_have_text(re.compile(r"^answered by local · confidence \d{1,3}%$"))
+    await expect(answer.locator(".msg__meta")).to_have_text(
+        re.compile(r"^answered by local · confidence \d{1,3}%$")
+    )
     link = answer.locator(".msg__sources a")
     await expect(link).to_have_text("Shipping times")
     await expect(link).to_have_attribute("href", SHIPPING_URL)
     await expect(page.locator("#escalation")).to_be_hidden()
     await expect(page.locator("#typing")).to_be_hidden()
-    await expect(page.locator("#announcer")).to_contain_text(SHIPPING_A)  # read out to screen readers
+    await expect(page.locator("#announcer")).to_contain_text(
+        SHIPPING_A
+    )  # read out to screen readers
     await expect(page.locator("#message")).to_have_value("")
 
 
@@ -160,13 +166,16 @@ async def test_the_page_is_usable_on_a_phone(new_page, width, height):
 
 # --- conversations across reloads and restarts -----------------------------------------------
 
+
 async def test_the_conversation_continues_after_a_reload(page):
     first = await joined(page)
     await ask(page, "What payment methods do you accept?")
     await expect(bot(page)).to_contain_text("PayPal")
     await page.reload()
     assert await joined(page) == first
-    await expect(page.locator(".msg--user .msg__text")).to_have_text(["What payment methods do you accept?"])
+    await expect(page.locator(".msg--user .msg__text")).to_have_text(
+        ["What payment methods do you accept?"]
+    )
     await expect(bot(page)).to_contain_text("PayPal")
     await expect(bot(page).locator(".msg__meta")).to_contain_text("answered by local")
 
@@ -178,7 +187,9 @@ async def test_a_forgotten_session_is_dropped_and_a_new_one_joined(new_page, liv
     await page.goto(live_server.url + "/")
     fresh = await joined(page)
     assert fresh != stale
-    await expect(page.locator(".msg--system").last).to_contain_text("previous conversation has ended")
+    await expect(page.locator(".msg--system").last).to_contain_text(
+        "previous conversation has ended"
+    )
     await expect(page.locator(".alert")).to_have_count(0)
     await ask(page, SHIPPING_Q)
     await expect(bot(page)).to_contain_text(SHIPPING_A)
@@ -197,6 +208,7 @@ async def test_new_conversation_forgets_the_session(page):
 
 
 # --- keyboard and accessibility -----------------------------------------------------------------
+
 
 async def test_the_page_works_with_the_keyboard_alone(page):
     await joined(page)
@@ -244,6 +256,7 @@ async def test_axe_finds_no_accessibility_violations(new_page, scheme):
 
 # --- events the embedded responder never sends, injected on the wire ---------------------------
 
+
 async def test_streaming_chunks_a_reset_and_the_final_reply(tapped):
     page, tap = tapped
     session = await joined(page)
@@ -263,13 +276,28 @@ async def test_streaming_chunks_a_reset_and_the_final_reply(tapped):
     tap.emit("message-chunk", {"sessionId": session, "messageId": mid, "delta": "You can ret"})
     await expect(bubble.locator(".msg__text")).to_have_text("You can ret")
 
-    tap.emit("message-received", {
-        "sessionId": session, "messageId": mid, "message": "You can return items within 30 days.",
-        "timestamp": "2026-01-01T00:00:00.000Z", "isBot": True, "needsEscalation": False,
-        "confidence": 0.834, "provider": "gemini",
-        "sources": [{"id": "return_policy", "title": "Returns", "url": "https://acme.example/help/returns", "score": 0.9},
-                    {"id": "no_url", "title": "Refund timing", "score": 0.4}],
-    })
+    tap.emit(
+        "message-received",
+        {
+            "sessionId": session,
+            "messageId": mid,
+            "message": "You can return items within 30 days.",
+            "timestamp": "2026-01-01T00:00:00.000Z",
+            "isBot": True,
+            "needsEscalation": False,
+            "confidence": 0.834,
+            "provider": "gemini",
+            "sources": [
+                {
+                    "id": "return_policy",
+                    "title": "Returns",
+                    "url": "https://acme.example/help/returns",
+                    "score": 0.9,
+                },
+                {"id": "no_url", "title": "Refund timing", "score": 0.4},
+            ],
+        },
+    )
     await expect(bubble.locator(".msg__text")).to_have_text("You can return items within 30 days.")
     await expect(bubble.locator(".msg__meta")).to_have_text("answered by gemini · confidence 83%")
     await expect(bubble).not_to_have_class(re.compile(r"msg--streaming"))
@@ -284,19 +312,38 @@ async def test_server_text_is_never_parsed_as_html(tapped):
     page, tap = tapped
     session = await joined(page)
     evil = '<img src=x onerror="window.__pwned = 1"><b>bold</b>'
-    tap.emit("message-received", {
-        "sessionId": session, "messageId": "m-evil-00001", "message": evil, "isBot": True,
-        "needsEscalation": True, "confidence": 0.2, "provider": "<i>p</i>",
-        "sources": [{"id": "x", "title": "<script>window.__pwned = 2</script>", "url": "javascript:window.__pwned=3"}],
-        "escalation": {"reasons": [{"rule": "keyword", "detail": "<u>urgent</u>"}]},
-    })
+    tap.emit(
+        "message-received",
+        {
+            "sessionId": session,
+            "messageId": "m-evil-00001",
+            "message": evil,
+            "isBot": True,
+            "needsEscalation": True,
+            "confidence": 0.2,
+            "provider": "<i>p</i>",
+            "sources": [
+                {
+                    "id": "x",
+                    "title": "<script>window.__pwned = 2</script>",
+                    "url": "javascript:window.__pwned=3",
+                }
+            ],
+            "escalation": {"reasons": [{"rule": "keyword", "detail": "<u>urgent</u>"}]},
+        },
+    )
     bubble = page.locator('[data-id="m-evil-00001"]')
     await expect(bubble.locator(".msg__text")).to_have_text(evil)
     await expect(bubble.locator(".msg__meta")).to_have_text("answered by <i>p</i> · confidence 20%")
-    await expect(bubble.locator(".msg__sources li")).to_have_text("<script>window.__pwned = 2</script>")
+    await expect(bubble.locator(".msg__sources li")).to_have_text(
+        "<script>window.__pwned = 2</script>"
+    )
     await expect(bubble.locator(".msg__sources a")).to_have_count(0)  # no javascript: links
     await expect(page.locator("#escalation")).to_contain_text("“<u>urgent</u>”")
-    assert await page.locator("#messages img, #messages b, #messages script, #escalation u").count() == 0
+    assert (
+        await page.locator("#messages img, #messages b, #messages script, #escalation u").count()
+        == 0
+    )
     assert await page.evaluate("window.__pwned") is None
 
 
@@ -356,6 +403,7 @@ async def test_the_page_reconnects_and_keeps_the_conversation(tapped):
 
 # --- the status area and the message limit ----------------------------------------------------------
 
+
 async def test_the_status_area_shows_the_providers(page):
     await joined(page)
     providers = page.locator("#providers")
@@ -367,15 +415,26 @@ async def test_the_status_area_shows_the_providers(page):
     await expect(page.locator("#providers-summary")).to_be_hidden()
 
 
-@pytest.mark.parametrize("status,body,expected", [
-    (503, {"status": "unhealthy", "services": {"redis": "disconnected"}}, ["redis: disconnected"]),
-    (200, {"responders": {"openai": {"state": "open", "configured": True}, "local": {}}},
-     ["openai: unavailable", "local: unknown"]),
-    (200, {}, []),
-    (500, "not json", ["status: unknown"]),
-])
-async def test_the_status_area_tolerates_odd_health_answers(new_page, live_server, page_problems,
-                                                            status, body, expected):
+@pytest.mark.parametrize(
+    "status,body,expected",
+    [
+        (
+            503,
+            {"status": "unhealthy", "services": {"redis": "disconnected"}},
+            ["redis: disconnected"],
+        ),
+        (
+            200,
+            {"responders": {"openai": {"state": "open", "configured": True}, "local": {}}},
+            ["openai: unavailable", "local: unknown"],
+        ),
+        (200, {}, []),
+        (500, "not json", ["status: unknown"]),
+    ],
+)
+async def test_the_status_area_tolerates_odd_health_answers(
+    new_page, live_server, page_problems, status, body, expected
+):
     page = await new_page(goto=False)
 
     async def fulfil(route):
@@ -388,7 +447,9 @@ async def test_the_status_area_tolerates_odd_health_answers(new_page, live_serve
     await page.goto(live_server.url + "/")
     await joined(page)
     await expect(page.locator("#providers li")).to_have_text(expected)
-    page_problems.errors[:] = [e for e in page_problems.errors if "Failed to load resource" not in e]
+    page_problems.errors[:] = [
+        e for e in page_problems.errors if "Failed to load resource" not in e
+    ]
 
 
 async def test_the_limit_and_counter_follow_the_spec(page):
@@ -405,7 +466,9 @@ async def test_the_limit_and_counter_follow_the_spec(page):
     await expect(page.locator("#announcer")).to_contain_text("300 characters left.")
 
 
-async def test_the_page_falls_back_to_polling_when_websockets_are_refused(new_page, live_server, page_problems):
+async def test_the_page_falls_back_to_polling_when_websockets_are_refused(
+    new_page, live_server, page_problems
+):
     page = await new_page(goto=False)
     # As behind a proxy that refuses the upgrade: every WebSocket handshake fails.
     await page.add_init_script(f"""(() => {{

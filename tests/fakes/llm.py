@@ -50,10 +50,12 @@ class FakeLLM:
         self.requests: list[dict[str, Any]] = []
         self.since_set = 0  # requests since the last `set`
         self.released = asyncio.Event()  # set at shutdown: hanging requests end quietly
-        self.app = Starlette(routes=[
-            Route("/v1/chat/completions", self.openai, methods=["POST"]),
-            Route("/v1beta/models/{target:path}", self.gemini, methods=["POST"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.openai, methods=["POST"]),
+                Route("/v1beta/models/{target:path}", self.gemini, methods=["POST"]),
+            ]
+        )
 
     def reset(self) -> None:
         """Back to a healthy server with no history; requests still hanging end now."""
@@ -79,8 +81,15 @@ class FakeLLM:
             return "this is not json at all"
         if b.mode == "wrong_schema":
             return json.dumps({"reply": b.answer, "certainty": "high"})
-        return json.dumps({"answer": b.answer, "confidence": b.confidence, "needs_human": b.needs_human,
-                           "human_reason": "", "sources": b.sources})
+        return json.dumps(
+            {
+                "answer": b.answer,
+                "confidence": b.confidence,
+                "needs_human": b.needs_human,
+                "human_reason": "",
+                "sources": b.sources,
+            }
+        )
 
     def pieces(self) -> list[str]:
         text, size = self.reply_json(), self.behaviour.chunk_size
@@ -89,12 +98,22 @@ class FakeLLM:
     def error_body(self, api: str) -> dict[str, Any]:
         b = self.behaviour
         if api == "openai":
-            return {"error": {"message": b.error_message, "type": "fake_error", "code": b.error_code}}
-        status = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                  429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}.get(b.status, "INTERNAL")
+            return {
+                "error": {"message": b.error_message, "type": "fake_error", "code": b.error_code}
+            }
+        status = {
+            400: "INVALID_ARGUMENT",
+            401: "UNAUTHENTICATED",
+            403: "PERMISSION_DENIED",
+            404: "NOT_FOUND",
+            429: "RESOURCE_EXHAUSTED",
+            503: "UNAVAILABLE",
+        }.get(b.status, "INTERNAL")
         error: dict[str, Any] = {"code": b.status, "message": b.error_message, "status": status}
         if b.retry_delay:
-            error["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": b.retry_delay}]
+            error["details"] = [
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": b.retry_delay}
+            ]
         return {"error": error}
 
     async def failure(self, api: str) -> Response | None:
@@ -112,7 +131,9 @@ class FakeLLM:
             headers = {"retry-after": b.retry_after} if b.retry_after else {}
             return JSONResponse(self.error_body(api), status_code=b.status, headers=headers)
         if b.mode == "not_json":
-            return Response("<html>bad gateway</html>", status_code=200, media_type="application/json")
+            return Response(
+                "<html>bad gateway</html>", status_code=200, media_type="application/json"
+            )
         return None
 
     async def sse(self, events: list[str]) -> AsyncIterator[bytes]:
@@ -137,21 +158,46 @@ class FakeLLM:
         b = self.behaviour
         refusal = "I can't help with that." if b.mode == "refusal" else None
         content = None if refusal else self.reply_json()
-        usage = {"prompt_tokens": b.prompt_tokens, "completion_tokens": b.completion_tokens,
-                 "total_tokens": b.prompt_tokens + b.completion_tokens}
+        usage = {
+            "prompt_tokens": b.prompt_tokens,
+            "completion_tokens": b.completion_tokens,
+            "total_tokens": b.prompt_tokens + b.completion_tokens,
+        }
         if not body.get("stream"):
-            return JSONResponse({
-                "id": "chatcmpl-fake", "object": "chat.completion", "created": 1, "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content, "refusal": refusal}}],
-                "usage": usage,
-            })
+            return JSONResponse(
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {
+                                "role": "assistant",
+                                "content": content,
+                                "refusal": refusal,
+                            },
+                        }
+                    ],
+                    "usage": usage,
+                }
+            )
+
         def chunk(delta: dict, finish: str | None = None, with_usage: bool = False) -> str:
-            return json.dumps({
-                "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": body["model"],
-                "choices": [] if with_usage else [{"index": 0, "delta": delta, "finish_reason": finish}],
-                "usage": usage if with_usage else None,
-            })
+            return json.dumps(
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": body["model"],
+                    "choices": []
+                    if with_usage
+                    else [{"index": 0, "delta": delta, "finish_reason": finish}],
+                    "usage": usage if with_usage else None,
+                }
+            )
 
         events = [chunk({"role": "assistant", "content": ""})]
         if refusal:
@@ -165,23 +211,38 @@ class FakeLLM:
     async def gemini(self, request: Request) -> Response:
         target = request.path_params["target"]
         body = await request.json()
-        self.record({"api": "gemini", "target": target, "body": body, "headers": dict(request.headers),
-                     "query": dict(request.query_params)})
+        self.record(
+            {
+                "api": "gemini",
+                "target": target,
+                "body": body,
+                "headers": dict(request.headers),
+                "query": dict(request.query_params),
+            }
+        )
         if (failed := await self.failure("gemini")) is not None:
             return failed
         b = self.behaviour
-        usage = {"promptTokenCount": b.prompt_tokens, "candidatesTokenCount": b.completion_tokens,
-                 "totalTokenCount": b.prompt_tokens + b.completion_tokens}
+        usage = {
+            "promptTokenCount": b.prompt_tokens,
+            "candidatesTokenCount": b.completion_tokens,
+            "totalTokenCount": b.prompt_tokens + b.completion_tokens,
+        }
 
         def response(text: str, final: bool) -> dict:
-            candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+            candidate: dict[str, Any] = {
+                "content": {"role": "model", "parts": [{"text": text}]},
+                "index": 0,
+            }
             if final:
                 candidate["finishReason"] = "STOP"
             return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": "fake"}
 
         blocked = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": usage}
         if target.endswith(":generateContent"):
-            return JSONResponse(blocked if b.mode == "blocked" else response(self.reply_json(), True))
+            return JSONResponse(
+                blocked if b.mode == "blocked" else response(self.reply_json(), True)
+            )
         pieces = self.pieces()
         events = [json.dumps(response(p, i == len(pieces) - 1)) for i, p in enumerate(pieces)]
         if b.mode == "blocked":
@@ -198,7 +259,9 @@ def free_port() -> int:
 class RunningFake:
     """A FakeLLM served by uvicorn on a free port, in the test's event loop."""
 
-    def __init__(self, fake: FakeLLM, port: int, server: uvicorn.Server, task: asyncio.Task) -> None:
+    def __init__(
+        self, fake: FakeLLM, port: int, server: uvicorn.Server, task: asyncio.Task
+    ) -> None:
         self.fake, self.port, self.server, self.task = fake, port, server, task
 
     @property
@@ -219,8 +282,16 @@ class RunningFake:
 async def serve_fake(fake: FakeLLM | None = None) -> RunningFake:
     fake = fake or FakeLLM()
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="critical",
-                                           lifespan="off", timeout_graceful_shutdown=0))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            fake.app,
+            host="127.0.0.1",
+            port=port,
+            log_level="critical",
+            lifespan="off",
+            timeout_graceful_shutdown=0,
+        )
+    )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     while not server.started:

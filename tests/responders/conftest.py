@@ -56,10 +56,16 @@ async def local() -> AsyncIterator[LocalResponder]:
 def llm_settings(openai_fake, gemini_fake):
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "openai_api_key": "sk-test", "openai_base_url": openai_fake.openai_url,
-            "gemini_api_key": "g-test", "gemini_base_url": gemini_fake.gemini_url,
-            "provider_timeout": 1.0, "provider_first_token_timeout": 0.5, "message_deadline": 6.0,
-            "provider_max_retries": 1, "breaker_failure_threshold": 2, "breaker_cooldown": 0.5,
+            "openai_api_key": "sk-test",
+            "openai_base_url": openai_fake.openai_url,
+            "gemini_api_key": "g-test",
+            "gemini_base_url": gemini_fake.gemini_url,
+            "provider_timeout": 1.0,
+            "provider_first_token_timeout": 0.5,
+            "message_deadline": 6.0,
+            "provider_max_retries": 1,
+            "breaker_failure_threshold": 2,
+            "breaker_cooldown": 0.5,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)
@@ -73,6 +79,13 @@ def closed_port_url() -> str:
 
 PROMPT = Prompt(
     message="How long does shipping take?",
-    context=(Source("shipping_time", "Shipping times", 0.93, "https://acme.example/help/shipping/times",
-                    "Standard shipping takes 3-5 business days."),),
+    context=(
+        Source(
+            "shipping_time",
+            "Shipping times",
+            0.93,
+            "https://acme.example/help/shipping/times",
+            "Standard shipping takes 3-5 business days.",
+        ),
+    ),
 )

@@ -27,8 +27,9 @@ def ok(*chunks: str, usage: Usage | None = None, first_delay: float = 0.0) -> St
     return Step(chunks=chunks or ("fine",), usage=usage, first_delay=first_delay)
 
 
-def fail(provider: str, reason: str = "server error (500)", *, after: tuple[str, ...] = (),
-         **kwargs) -> Step:
+def fail(
+    provider: str, reason: str = "server error (500)", *, after: tuple[str, ...] = (), **kwargs
+) -> Step:
     return Step(chunks=after, error=ResponderError(provider, reason, **kwargs))
 
 

@@ -12,8 +12,16 @@ from services.responders.chain import AllRespondersFailed, Policy, ResponderChai
 from tests.responders.scripted import Scripted, Step, fail, hang, ok
 
 PROMPT = Prompt("where is my parcel 12345?")
-FAST = {"attempt_timeout": 0.3, "first_token_timeout": 0.15, "deadline": 3.0, "max_retries": 2,
-            "backoff_base": 0.01, "backoff_max": 0.05, "breaker_threshold": 3, "breaker_cooldown": 60}
+FAST = {
+    "attempt_timeout": 0.3,
+    "first_token_timeout": 0.15,
+    "deadline": 3.0,
+    "max_retries": 2,
+    "backoff_base": 0.01,
+    "backoff_max": 0.05,
+    "breaker_threshold": 3,
+    "breaker_cooldown": 60,
+}
 
 
 def chain(*responders, **policy):
@@ -29,7 +37,10 @@ def records(caplog, message):
 
 
 async def test_the_first_responder_answers_and_the_others_are_not_asked():
-    first, second = Scripted("openai", [ok("Hello", " there", usage=Usage(10, 4))]), Scripted("gemini")
+    first, second = (
+        Scripted("openai", [ok("Hello", " there", usage=Usage(10, 4))]),
+        Scripted("gemini"),
+    )
     c = chain(first, second)
     events = await events_of(c)
     assert [type(e) for e in events] == [Delta, Delta, Reply]
@@ -37,7 +48,9 @@ async def test_the_first_responder_answers_and_the_others_are_not_asked():
     assert second.calls == []
     status = c.status()["openai"]
     assert status["attempts"] == status["successes"] == 1 and status["failures"] == 0
-    assert status["tokens"] == {"prompt": 10, "completion": 4} and status["lastLatencyMs"] is not None
+    assert (
+        status["tokens"] == {"prompt": 10, "completion": 4} and status["lastLatencyMs"] is not None
+    )
     assert status["state"] == "closed" and status["configured"] is True
 
 
@@ -64,17 +77,27 @@ async def test_a_retryable_failure_is_retried_with_jittered_exponential_backoff(
 
 
 async def test_retries_stop_after_max_retries_then_the_fallback_answers():
-    first, second = Scripted("openai", [fail("openai", "server error (503)")]), Scripted("gemini", [ok("g")])
+    first, second = (
+        Scripted("openai", [fail("openai", "server error (503)")]),
+        Scripted("gemini", [ok("g")]),
+    )
     c = chain(first, second, max_retries=2)
     reply = await c.respond(PROMPT)
     assert reply.provider == "gemini" and len(first.calls) == 3
 
 
-@pytest.mark.parametrize(("reason", "misconfigured"), [
-    ("not authorised (401)", True), ("request refused (404)", True), ("malformed reply", False),
-])
+@pytest.mark.parametrize(
+    ("reason", "misconfigured"),
+    [
+        ("not authorised (401)", True),
+        ("request refused (404)", True),
+        ("malformed reply", False),
+    ],
+)
 async def test_a_non_retryable_failure_moves_on_at_once(reason, misconfigured):
-    first = Scripted("openai", [fail("openai", reason, retryable=False, misconfigured=misconfigured)])
+    first = Scripted(
+        "openai", [fail("openai", reason, retryable=False, misconfigured=misconfigured)]
+    )
     c = chain(first, Scripted("gemini", [ok("g")]))
     reply = await c.respond(PROMPT)
     assert reply.provider == "gemini" and len(first.calls) == 1
@@ -83,7 +106,9 @@ async def test_a_non_retryable_failure_moves_on_at_once(reason, misconfigured):
 
 
 async def test_a_misconfigured_provider_is_skipped_until_its_cool_down():
-    first = Scripted("openai", [fail("openai", "not authorised (401)", retryable=False, misconfigured=True)])
+    first = Scripted(
+        "openai", [fail("openai", "not authorised (401)", retryable=False, misconfigured=True)]
+    )
     c = chain(first, Scripted("gemini", [ok("g")]))
     await c.respond(PROMPT)
     await c.respond(PROMPT)
@@ -92,7 +117,9 @@ async def test_a_misconfigured_provider_is_skipped_until_its_cool_down():
 
 async def test_retry_after_within_the_backoff_cap_is_honoured(caplog):
     caplog.set_level(logging.INFO, "services.responders.chain")
-    first = Scripted("openai", [fail("openai", "rate limited (429)", retry_after=0.04), ok("after wait")])
+    first = Scripted(
+        "openai", [fail("openai", "rate limited (429)", retry_after=0.04), ok("after wait")]
+    )
     c = chain(first, Scripted("gemini"), backoff_max=0.05)
     reply = await c.respond(PROMPT)
     assert reply.provider == "openai"
@@ -107,7 +134,9 @@ async def test_a_long_retry_after_moves_on_when_a_fallback_can_answer():
 
 async def test_a_long_retry_after_is_waited_for_when_nothing_else_can_answer(caplog):
     caplog.set_level(logging.INFO, "services.responders.chain")
-    first = Scripted("openai", [fail("openai", "rate limited (429)", retry_after=0.2), ok("worth the wait")])
+    first = Scripted(
+        "openai", [fail("openai", "rate limited (429)", retry_after=0.2), ok("worth the wait")]
+    )
     c = chain(first, backoff_max=0.05, deadline=3)
     assert (await c.respond(PROMPT)).text == "worth the wait"
     assert [r.wait_s for r in records(caplog, "retrying responder")] == [0.2]
@@ -135,7 +164,9 @@ async def test_a_timeout_is_retried_when_no_fallback_is_left():
 
 async def test_no_first_chunk_in_time_hands_over_unseen():
     first = Scripted("openai", [Step(chunks=("late",), first_delay=5)])
-    c = chain(first, Scripted("gemini", [ok("G", "emini")]), attempt_timeout=2, first_token_timeout=0.05)
+    c = chain(
+        first, Scripted("gemini", [ok("G", "emini")]), attempt_timeout=2, first_token_timeout=0.05
+    )
     events = await events_of(c)
     assert [e.text for e in events if isinstance(e, Delta)] == ["G", "emini"]
     assert not any(isinstance(e, Reset) for e in events) and events[-1].provider == "gemini"
@@ -152,15 +183,30 @@ async def test_a_failure_mid_stream_resets_and_the_fallback_replaces_the_text():
     first = Scripted("openai", [fail("openai", "connection error", after=("Our ", "ret"))])
     c = chain(first, Scripted("gemini", [ok("Returns ", "are free.")]), max_retries=2)
     events = await events_of(c)
-    assert events == [Delta("Our "), Delta("ret"), Reset("openai", "connection error"),
-                      Delta("Returns "), Delta("are free."), events[-1]]
-    assert events[-1].provider == "gemini" and len(first.calls) == 1  # no retry: the fallback is sooner
+    assert events == [
+        Delta("Our "),
+        Delta("ret"),
+        Reset("openai", "connection error"),
+        Delta("Returns "),
+        Delta("are free."),
+        events[-1],
+    ]
+    assert (
+        events[-1].provider == "gemini" and len(first.calls) == 1
+    )  # no retry: the fallback is sooner
 
 
 async def test_a_failure_mid_stream_is_retried_when_nothing_else_can_answer():
-    first = Scripted("openai", [fail("openai", "connection error", after=("Our ",)), ok("Our policy.")])
+    first = Scripted(
+        "openai", [fail("openai", "connection error", after=("Our ",)), ok("Our policy.")]
+    )
     events = await events_of(chain(first))
-    assert events == [Delta("Our "), Reset("openai", "connection error"), Delta("Our policy."), events[-1]]
+    assert events == [
+        Delta("Our "),
+        Reset("openai", "connection error"),
+        Delta("Our policy."),
+        events[-1],
+    ]
 
 
 async def test_a_stall_mid_stream_hits_the_attempt_timeout_and_resets():
@@ -174,7 +220,10 @@ async def test_a_stream_that_ends_without_a_reply_is_a_failure():
     first = Scripted("openai", [Step(chunks=("half",), no_reply=True)])
     c = chain(first, Scripted("gemini", [ok("g")]))
     events = await events_of(c)
-    assert Reset("openai", "stream ended without a reply") in events and events[-1].provider == "gemini"
+    assert (
+        Reset("openai", "stream ended without a reply") in events
+        and events[-1].provider == "gemini"
+    )
 
 
 async def test_a_responder_bug_is_contained_and_moves_on():
@@ -195,7 +244,9 @@ async def test_the_deadline_skips_remote_responders_but_the_in_process_one_answe
 
 async def test_all_failing_raises_all_responders_failed_with_each_reason():
     c = chain(
-        Scripted("openai", [fail("openai", "not authorised (401)", retryable=False, misconfigured=True)]),
+        Scripted(
+            "openai", [fail("openai", "not authorised (401)", retryable=False, misconfigured=True)]
+        ),
         Scripted("gemini", [fail("gemini", "server error (500)")]),
         max_retries=1,
     )
@@ -203,8 +254,9 @@ async def test_all_failing_raises_all_responders_failed_with_each_reason():
         await events_of(c)
     assert isinstance(err.value, ResponderError) and not err.value.retryable
     assert err.value.reasons == {"openai": "not authorised (401)", "gemini": "server error (500)"}
-    assert err.value.detail == ("openai: not authorised (401); gemini: server error (500); "
-                                "gemini: server error (500)")
+    assert err.value.detail == (
+        "openai: not authorised (401); gemini: server error (500); gemini: server error (500)"
+    )
 
 
 async def test_the_breaker_opens_after_n_failures_skips_then_lets_one_probe_through():
@@ -218,7 +270,10 @@ async def test_the_breaker_opens_after_n_failures_skips_then_lets_one_probe_thro
     assert len(first.calls) == 3 and c.status()["openai"]["skipped"] == 1
     await asyncio.sleep(0.06)
     assert (await c.respond(PROMPT)).provider == "openai"
-    assert c.status()["openai"]["state"] == "closed" and c.status()["openai"]["consecutiveFailures"] == 0
+    assert (
+        c.status()["openai"]["state"] == "closed"
+        and c.status()["openai"]["consecutiveFailures"] == 0
+    )
 
 
 async def test_half_open_lets_exactly_one_probe_through_while_others_fall_back():
@@ -249,17 +304,31 @@ async def test_a_caller_leaving_mid_stream_frees_the_half_open_probe():
     assert (await c.respond(PROMPT)).provider == "openai"  # the probe was not left taken
 
 
-async def test_every_attempt_failure_and_switch_is_logged_with_reasons_but_never_the_message(caplog):
+async def test_every_attempt_failure_and_switch_is_logged_with_reasons_but_never_the_message(
+    caplog,
+):
     caplog.set_level(logging.DEBUG, "services.responders.chain")
-    c = chain(Scripted("openai", [fail("openai", "server error (503)")]), Scripted("gemini", [ok("g")]),
-              max_retries=1)
+    c = chain(
+        Scripted("openai", [fail("openai", "server error (503)")]),
+        Scripted("gemini", [ok("g")]),
+        max_retries=1,
+    )
     await c.respond(PROMPT)
     assert [(r.provider, r.attempt) for r in records(caplog, "responder attempt")] == [
-        ("openai", 1), ("openai", 2), ("gemini", 1)]
+        ("openai", 1),
+        ("openai", 2),
+        ("gemini", 1),
+    ]
     failed = records(caplog, "responder failed")
-    assert [(r.provider, r.reason, r.retryable) for r in failed] == [("openai", "server error (503)", True)] * 2
+    assert [(r.provider, r.reason, r.retryable) for r in failed] == [
+        ("openai", "server error (503)", True)
+    ] * 2
     (switch,) = records(caplog, "switching responder")
-    assert (switch.from_provider, switch.to_provider, switch.reason) == ("openai", "gemini", "server error (503)")
+    assert (switch.from_provider, switch.to_provider, switch.reason) == (
+        "openai",
+        "gemini",
+        "server error (503)",
+    )
     (answered,) = records(caplog, "responder answered")
     assert answered.provider == "gemini" and answered.latency_ms >= 0
     for record in caplog.records:
@@ -268,7 +337,9 @@ async def test_every_attempt_failure_and_switch_is_logged_with_reasons_but_never
 
 async def test_the_breaker_opening_is_logged(caplog):
     caplog.set_level(logging.INFO, "services.responders.chain")
-    c = chain(Scripted("openai", [fail("openai")]), Scripted("gemini"), breaker_threshold=2, max_retries=1)
+    c = chain(
+        Scripted("openai", [fail("openai")]), Scripted("gemini"), breaker_threshold=2, max_retries=1
+    )
     await c.respond(PROMPT)
     (opened,) = records(caplog, "breaker opened")
     assert opened.provider == "openai" and opened.state == "open"
@@ -291,14 +362,17 @@ def test_a_chain_needs_a_responder():
         ResponderChain([])
 
 
-@pytest.mark.parametrize(("headers", "seconds"), [
-    ({"retry-after": "3"}, 3.0),
-    ({"retry-after": "1.5"}, 1.5),
-    ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
-    ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date in the past: now
-    ({"retry-after": "soon"}, None),
-    ({}, None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after": "1.5"}, 1.5),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date in the past: now
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
 def test_retry_after_headers(headers, seconds):
     assert parse_retry_after(headers) == seconds

@@ -5,11 +5,20 @@ from tests.test_sockets import Client
 
 
 async def test_rest_reply_from_openai_grounded_with_sources_and_usage(server_factory, openai_fake):
-    openai_fake.fake.set(answer="Standard shipping takes 3-5 business days.", confidence=0.91, sources=["shipping_time"])
+    openai_fake.fake.set(
+        answer="Standard shipping takes 3-5 business days.",
+        confidence=0.91,
+        sources=["shipping_time"],
+    )
     srv = await server_factory(openai_api_key="sk-test", openai_base_url=openai_fake.openai_url)
     async with srv.client() as api:
         sid = await new_session(api)
-        body = (await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": "How long does shipping take?"})).json()
+        body = (
+            await api.post(
+                "/api/v1/chat/message",
+                json={"sessionId": sid, "message": "How long does shipping take?"},
+            )
+        ).json()
         assert body["provider"] == "openai" and body["confidence"] == 0.91
         assert [s["id"] for s in body["sources"]] == ["shipping_time"]
         assert body["sources"][0]["url"] == "https://acme.example/help/shipping/times"
@@ -22,8 +31,11 @@ async def test_rest_reply_from_openai_grounded_with_sources_and_usage(server_fac
         assert health["services"]["openai"] == "configured"
         assert health["responders"]["openai"]["tokens"] == {"prompt": 42, "completion": 17}
         assert list(health["responders"]) == ["openai", "local", "gemini"]
-        assert health["responders"]["gemini"] == {"configured": False, "model": "gemini-2.5-flash",
-                                                  "state": "not_configured"}
+        assert health["responders"]["gemini"] == {
+            "configured": False,
+            "model": "gemini-2.5-flash",
+            "state": "not_configured",
+        }
 
 
 async def test_low_model_confidence_escalates(server_factory, openai_fake):
@@ -31,17 +43,29 @@ async def test_low_model_confidence_escalates(server_factory, openai_fake):
     srv = await server_factory(openai_api_key="sk-test", openai_base_url=openai_fake.openai_url)
     async with srv.client() as api:
         sid = await new_session(api)
-        body = (await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": "Do you sell boats?"})).json()
-        assert body["needsEscalation"] and body["escalation"]["reasons"][0]["rule"] == "low_confidence"
+        body = (
+            await api.post(
+                "/api/v1/chat/message", json={"sessionId": sid, "message": "Do you sell boats?"}
+            )
+        ).json()
+        assert (
+            body["needsEscalation"] and body["escalation"]["reasons"][0]["rule"] == "low_confidence"
+        )
 
 
-async def test_all_providers_down_is_a_technical_error_escalation_not_a_500(server_factory, openai_fake, gemini_fake):
+async def test_all_providers_down_is_a_technical_error_escalation_not_a_500(
+    server_factory, openai_fake, gemini_fake
+):
     openai_fake.fake.set(mode="status", status=503)
     gemini_fake.fake.set(mode="status", status=500)
     srv = await server_factory(
-        openai_api_key="sk-test", openai_base_url=openai_fake.openai_url,
-        gemini_api_key="g", gemini_base_url=gemini_fake.gemini_url,
-        ai_provider_order="openai,gemini", provider_max_retries=0)
+        openai_api_key="sk-test",
+        openai_base_url=openai_fake.openai_url,
+        gemini_api_key="g",
+        gemini_base_url=gemini_fake.gemini_url,
+        ai_provider_order="openai,gemini",
+        provider_max_retries=0,
+    )
     async with srv.client() as api:
         sid = await new_session(api)
         res = await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": "hello"})
@@ -53,22 +77,34 @@ async def test_all_providers_down_is_a_technical_error_escalation_not_a_500(serv
         assert health["responders"]["openai"]["lastError"] == "server error (503)"
 
 
-async def test_sockets_receive_chunks_then_the_final_message(server_factory, openai_fake, gemini_fake):
-    openai_fake.fake.set(mode="cut", cut_after=4, chunk_size=5, answer="OpenAI starts but never finishes")
+async def test_sockets_receive_chunks_then_the_final_message(
+    server_factory, openai_fake, gemini_fake
+):
+    openai_fake.fake.set(
+        mode="cut", cut_after=4, chunk_size=5, answer="OpenAI starts but never finishes"
+    )
     gemini_fake.fake.set(answer="Gemini answers in full.", chunk_size=4)
     srv = await server_factory(
-        openai_api_key="sk-test", openai_base_url=openai_fake.openai_url,
-        gemini_api_key="g", gemini_base_url=gemini_fake.gemini_url, provider_max_retries=0)
+        openai_api_key="sk-test",
+        openai_base_url=openai_fake.openai_url,
+        gemini_api_key="g",
+        gemini_base_url=gemini_fake.gemini_url,
+        provider_max_retries=0,
+    )
     client = await Client().connect(srv.url)
     try:
         await client.emit("join-chat", {"userId": "u1"})
         sid = (await client.wait_for("chat-joined"))[-1]["sessionId"]
-        await client.emit("send-message", {"sessionId": sid, "message": "How long does shipping take?"})
+        await client.emit(
+            "send-message", {"sessionId": sid, "message": "How long does shipping take?"}
+        )
         final = (await client.wait_for("message-received"))[-1]
         assert final["provider"] == "gemini" and final["message"] == "Gemini answers in full."
         resets = client.received["message-reset"]
         assert resets and resets[0]["messageId"] == final["messageId"]
-        chunks = [c for c in client.received["message-chunk"] if c["messageId"] == final["messageId"]]
+        chunks = [
+            c for c in client.received["message-chunk"] if c["messageId"] == final["messageId"]
+        ]
         assert chunks and "".join(c["delta"] for c in chunks).endswith("Gemini answers in full.")
     finally:
         await client.close()

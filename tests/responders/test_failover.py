@@ -30,20 +30,24 @@ def order(primary, local=True):
 
 # llm_settings: attempt timeout 1 s, first token 0.5 s, 1 retry, breaker after 2 failures
 @pytest.mark.parametrize("primary", ["openai", "gemini"])
-@pytest.mark.parametrize(("fault", "behaviour", "attempts"), [
-    ("500", {"mode": "status", "status": 500}, 2),
-    ("503", {"mode": "status", "status": 503}, 2),
-    ("429 with Retry-After", {"mode": "status", "status": 429, "retry_after": "0.1"}, 2),
-    ("401", {"mode": "status", "status": 401}, 1),
-    ("hang", {"mode": "hang"}, 1),
-    ("malformed JSON", {"mode": "malformed"}, 1),
-    ("JSON of the wrong shape", {"mode": "wrong_schema"}, 1),
-    ("body that is not JSON", {"mode": "not_json"}, 1),
-    ("slow first token", {"first_token_delay": 3.0}, 1),
-    ("stream cut before any text", {"mode": "cut", "cut_after": 1, "chunk_size": 1}, 2),
-])
-async def test_a_failing_primary_hands_over_unseen(llm_settings, openai_fake, gemini_fake, local, primary,
-                                                   fault, behaviour, attempts):
+@pytest.mark.parametrize(
+    ("fault", "behaviour", "attempts"),
+    [
+        ("500", {"mode": "status", "status": 500}, 2),
+        ("503", {"mode": "status", "status": 503}, 2),
+        ("429 with Retry-After", {"mode": "status", "status": 429, "retry_after": "0.1"}, 2),
+        ("401", {"mode": "status", "status": 401}, 1),
+        ("hang", {"mode": "hang"}, 1),
+        ("malformed JSON", {"mode": "malformed"}, 1),
+        ("JSON of the wrong shape", {"mode": "wrong_schema"}, 1),
+        ("body that is not JSON", {"mode": "not_json"}, 1),
+        ("slow first token", {"first_token_delay": 3.0}, 1),
+        ("stream cut before any text", {"mode": "cut", "cut_after": 1, "chunk_size": 1}, 2),
+    ],
+)
+async def test_a_failing_primary_hands_over_unseen(
+    llm_settings, openai_fake, gemini_fake, local, primary, fault, behaviour, attempts
+):
     first, second = fakes(primary, openai_fake, gemini_fake)
     first.fake.set(**behaviour)
     second.fake.set(answer="The fallback: 3-5 business days.")
@@ -51,19 +55,30 @@ async def test_a_failing_primary_hands_over_unseen(llm_settings, openai_fake, ge
     events, reply = await answer(chain)
     assert isinstance(reply, Reply) and reply.provider == OTHER[primary], fault
     assert not any(isinstance(e, Reset) for e in events)  # nothing had streamed yet: unseen
-    assert "".join(e.text for e in events if isinstance(e, Delta)) == "The fallback: 3-5 business days."
+    assert (
+        "".join(e.text for e in events if isinstance(e, Delta))
+        == "The fallback: 3-5 business days."
+    )
     status = chain.status()
     assert status[primary]["attempts"] == attempts and status[primary]["failures"] == attempts
     assert status[primary]["lastError"] and status[primary]["lastErrorAt"].endswith("Z")
     assert status[OTHER[primary]]["successes"] == 1
-    assert status[primary]["state"] == {"401": "misconfigured"}.get(fault, "open" if attempts == 2 else "closed")
+    assert status[primary]["state"] == {"401": "misconfigured"}.get(
+        fault, "open" if attempts == 2 else "closed"
+    )
     await chain.aclose()
 
 
 @pytest.mark.parametrize("primary", ["openai", "gemini"])
-async def test_connection_refused_hands_over(llm_settings, openai_fake, gemini_fake, local, primary):
+async def test_connection_refused_hands_over(
+    llm_settings, openai_fake, gemini_fake, local, primary
+):
     refused = closed_port_url()
-    urls = {"openai_base_url": refused} if primary == "openai" else {"gemini_base_url": refused.removesuffix("/v1")}
+    urls = (
+        {"openai_base_url": refused}
+        if primary == "openai"
+        else {"gemini_base_url": refused.removesuffix("/v1")}
+    )
     chain = build_responders(llm_settings(ai_provider_order=order(primary), **urls), local)
     _, reply = await answer(chain)
     assert reply.provider == OTHER[primary]
@@ -73,12 +88,17 @@ async def test_connection_refused_hands_over(llm_settings, openai_fake, gemini_f
 
 @pytest.mark.parametrize("primary", ["openai", "gemini"])
 @pytest.mark.parametrize("fault", ["cut", "stall"])
-async def test_a_stream_failing_midway_is_reset_and_replaced_by_the_fallback(llm_settings, openai_fake, gemini_fake,
-                                                                             local, primary, fault):
+async def test_a_stream_failing_midway_is_reset_and_replaced_by_the_fallback(
+    llm_settings, openai_fake, gemini_fake, local, primary, fault
+):
     first, second = fakes(primary, openai_fake, gemini_fake)
-    first.fake.set(mode=fault, cut_after=4, chunk_size=6, answer="The primary was saying something long")
+    first.fake.set(
+        mode=fault, cut_after=4, chunk_size=6, answer="The primary was saying something long"
+    )
     second.fake.set(answer="The fallback's whole answer.")
-    chain = build_responders(llm_settings(ai_provider_order=order(primary), provider_max_retries=0), local)
+    chain = build_responders(
+        llm_settings(ai_provider_order=order(primary), provider_max_retries=0), local
+    )
     events, reply = await answer(chain)
     kinds = [type(e).__name__ for e in events]
     reset_at = kinds.index("Reset")
@@ -89,8 +109,12 @@ async def test_a_stream_failing_midway_is_reset_and_replaced_by_the_fallback(llm
     await chain.aclose()
 
 
-@pytest.mark.parametrize("fault", [{"mode": "status", "status": 500}, {"mode": "hang"}, {"mode": "malformed"}])
-async def test_rest_whole_replies_fail_over_too(llm_settings, openai_fake, gemini_fake, local, fault):
+@pytest.mark.parametrize(
+    "fault", [{"mode": "status", "status": 500}, {"mode": "hang"}, {"mode": "malformed"}]
+)
+async def test_rest_whole_replies_fail_over_too(
+    llm_settings, openai_fake, gemini_fake, local, fault
+):
     openai_fake.fake.set(**fault)
     chain = build_responders(llm_settings(provider_timeout=0.3), local)
     reply = await chain.respond(PROMPT)
@@ -99,7 +123,9 @@ async def test_rest_whole_replies_fail_over_too(llm_settings, openai_fake, gemin
     await chain.aclose()
 
 
-async def test_retry_after_is_honoured_and_the_retry_succeeds(llm_settings, openai_fake, local, caplog):
+async def test_retry_after_is_honoured_and_the_retry_succeeds(
+    llm_settings, openai_fake, local, caplog
+):
     caplog.set_level(logging.INFO, "services.responders.chain")
     openai_fake.fake.set(mode="status", status=429, retry_after="0.3", fail_times=1)
     chain = build_responders(llm_settings(), local)
@@ -121,8 +147,9 @@ async def test_gemini_retry_info_is_honoured(llm_settings, openai_fake, gemini_f
     await chain.aclose()
 
 
-async def test_a_long_retry_after_moves_on_instead_of_keeping_the_customer_waiting(llm_settings, openai_fake,
-                                                                                   gemini_fake, local):
+async def test_a_long_retry_after_moves_on_instead_of_keeping_the_customer_waiting(
+    llm_settings, openai_fake, gemini_fake, local
+):
     openai_fake.fake.set(mode="status", status=429, retry_after="120")
     chain = build_responders(llm_settings(), local)
     _, reply = await answer(chain)
@@ -131,7 +158,9 @@ async def test_a_long_retry_after_moves_on_instead_of_keeping_the_customer_waiti
 
 
 @pytest.mark.parametrize("streaming", [True, False], ids=["stream", "whole"])
-async def test_both_llms_down_the_embedded_responder_answers(llm_settings, openai_fake, gemini_fake, local, streaming):
+async def test_both_llms_down_the_embedded_responder_answers(
+    llm_settings, openai_fake, gemini_fake, local, streaming
+):
     openai_fake.fake.set(mode="status", status=503)
     gemini_fake.fake.set(mode="status", status=500)
     chain = build_responders(llm_settings(), local)
@@ -140,7 +169,9 @@ async def test_both_llms_down_the_embedded_responder_answers(llm_settings, opena
     await chain.aclose()
 
 
-async def test_all_down_raises_all_responders_failed_with_every_reason(llm_settings, openai_fake, gemini_fake, local):
+async def test_all_down_raises_all_responders_failed_with_every_reason(
+    llm_settings, openai_fake, gemini_fake, local
+):
     openai_fake.fake.set(mode="status", status=503)
     gemini_fake.fake.set(mode="status", status=401)
     chain = build_responders(llm_settings(ai_provider_order="openai,gemini"), local)
@@ -151,11 +182,20 @@ async def test_all_down_raises_all_responders_failed_with_every_reason(llm_setti
     await chain.aclose()
 
 
-async def test_the_overall_deadline_bounds_a_hanging_primary(llm_settings, openai_fake, gemini_fake, local):
+async def test_the_overall_deadline_bounds_a_hanging_primary(
+    llm_settings, openai_fake, gemini_fake, local
+):
     openai_fake.fake.set(mode="hang")
     gemini_fake.fake.set(mode="hang")
-    chain = build_responders(llm_settings(provider_timeout=5, provider_first_token_timeout=5,
-                                          message_deadline=0.6, provider_max_retries=3), local)
+    chain = build_responders(
+        llm_settings(
+            provider_timeout=5,
+            provider_first_token_timeout=5,
+            message_deadline=0.6,
+            provider_max_retries=3,
+        ),
+        local,
+    )
     _, reply = await answer(chain)
     assert reply.provider == "local"  # the in-process responder still gets its turn
     status = chain.status()
@@ -164,29 +204,40 @@ async def test_the_overall_deadline_bounds_a_hanging_primary(llm_settings, opena
     await chain.aclose()
 
 
-async def test_the_breaker_opens_after_repeated_failures_and_recovers_after_cool_down(llm_settings, openai_fake,
-                                                                                      gemini_fake, local):
+async def test_the_breaker_opens_after_repeated_failures_and_recovers_after_cool_down(
+    llm_settings, openai_fake, gemini_fake, local
+):
     openai_fake.fake.set(mode="status", status=500)
-    chain = build_responders(llm_settings(breaker_failure_threshold=2, breaker_cooldown=0.3,
-                                          provider_max_retries=1), local)
+    chain = build_responders(
+        llm_settings(breaker_failure_threshold=2, breaker_cooldown=0.3, provider_max_retries=1),
+        local,
+    )
     _, reply = await answer(chain)
     assert reply.provider == "gemini" and chain.status()["openai"]["state"] == "open"
     seen = len(openai_fake.fake.requests)
     _, reply = await answer(chain)
-    assert reply.provider == "gemini" and len(openai_fake.fake.requests) == seen  # skipped, no traffic
+    assert (
+        reply.provider == "gemini" and len(openai_fake.fake.requests) == seen
+    )  # skipped, no traffic
     assert chain.status()["openai"]["skipped"] == 1
     openai_fake.fake.set(answer="OpenAI is back.")
     await asyncio.sleep(0.35)
     _, reply = await answer(chain)
     assert reply.provider == "openai" and reply.text == "OpenAI is back."
-    assert chain.status()["openai"]["state"] == "closed" and len(openai_fake.fake.requests) == seen + 1
+    assert (
+        chain.status()["openai"]["state"] == "closed" and len(openai_fake.fake.requests) == seen + 1
+    )
     await chain.aclose()
 
 
-async def test_a_failed_half_open_probe_opens_the_breaker_again(llm_settings, openai_fake, gemini_fake, local):
+async def test_a_failed_half_open_probe_opens_the_breaker_again(
+    llm_settings, openai_fake, gemini_fake, local
+):
     openai_fake.fake.set(mode="status", status=500)
-    chain = build_responders(llm_settings(breaker_failure_threshold=1, breaker_cooldown=0.2,
-                                          provider_max_retries=0), local)
+    chain = build_responders(
+        llm_settings(breaker_failure_threshold=1, breaker_cooldown=0.2, provider_max_retries=0),
+        local,
+    )
     await answer(chain)
     await asyncio.sleep(0.25)
     seen = len(openai_fake.fake.requests)
@@ -196,19 +247,29 @@ async def test_a_failed_half_open_probe_opens_the_breaker_again(llm_settings, op
     await chain.aclose()
 
 
-@pytest.mark.parametrize(("keys", "expected"), [
-    ({"gemini_api_key": None, "gemini_base_url": None}, ["openai", "local"]),  # OpenAI only
-    ({"openai_api_key": None, "openai_base_url": None}, ["gemini", "local"]),  # Gemini only
-    ({}, ["openai", "gemini", "local"]),  # both
-    ({"openai_api_key": None, "openai_base_url": None, "gemini_api_key": None}, ["local"]),  # none
-])
-async def test_the_briefs_provider_setups(llm_settings, gemini_fake, openai_fake, local, keys, expected):
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        ({"gemini_api_key": None, "gemini_base_url": None}, ["openai", "local"]),  # OpenAI only
+        ({"openai_api_key": None, "openai_base_url": None}, ["gemini", "local"]),  # Gemini only
+        ({}, ["openai", "gemini", "local"]),  # both
+        (
+            {"openai_api_key": None, "openai_base_url": None, "gemini_api_key": None},
+            ["local"],
+        ),  # none
+    ],
+)
+async def test_the_briefs_provider_setups(
+    llm_settings, gemini_fake, openai_fake, local, keys, expected
+):
     chain = build_responders(llm_settings(**keys), local)
     assert chain.names == expected
     _, reply = await answer(chain)
     assert reply.provider == expected[0]
     if expected[0] != "local":  # and its fallback takes over when it fails
-        (openai_fake if expected[0] == "openai" else gemini_fake).fake.set(mode="status", status=401)
+        (openai_fake if expected[0] == "openai" else gemini_fake).fake.set(
+            mode="status", status=401
+        )
         _, reply = await answer(chain)
         assert reply.provider == expected[1]
     await chain.aclose()

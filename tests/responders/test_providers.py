@@ -13,7 +13,8 @@ from tests.responders.conftest import PROMPT, closed_port_url
 
 PROVIDERS = {"openai": OpenAIResponder, "gemini": GeminiResponder}
 HISTORY_PROMPT = Prompt(
-    message="And to Canada?", context=PROMPT.context,
+    message="And to Canada?",
+    context=PROMPT.context,
     history=(Turn("user", "How long does shipping take?"), Turn("assistant", "3-5 business days.")),
 )
 
@@ -39,7 +40,11 @@ async def responders(llm_settings, openai_fake, gemini_fake):
 
 async def test_openai_request_is_grounded_and_asks_for_structured_output(responders):
     responder, fake = responders("openai", openai_model="gpt-4.1-mini")
-    fake.set(answer="Standard shipping takes 3-5 business days.", confidence=0.87, sources=["shipping_time", "nope"])
+    fake.set(
+        answer="Standard shipping takes 3-5 business days.",
+        confidence=0.87,
+        sources=["shipping_time", "nope"],
+    )
     reply = await responder.respond(HISTORY_PROMPT)
     assert reply.provider == "openai" and reply.text.startswith("Standard shipping")
     assert reply.confidence == pytest.approx(0.87) and not reply.needs_human
@@ -53,19 +58,32 @@ async def test_openai_request_is_grounded_and_asks_for_structured_output(respond
     schema = body["response_format"]
     assert schema["type"] == "json_schema" and schema["json_schema"]["strict"] is True
     assert set(schema["json_schema"]["schema"]["required"]) == {
-        "answer", "confidence", "needs_human", "human_reason", "sources"}
+        "answer",
+        "confidence",
+        "needs_human",
+        "human_reason",
+        "sources",
+    }
     roles = [m["role"] for m in body["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
     system = body["messages"][0]["content"]
-    assert "Acme Shop" in system and "Never invent prices" in system and "friendly, concise" in system
+    assert (
+        "Acme Shop" in system and "Never invent prices" in system and "friendly, concise" in system
+    )
     user = body["messages"][-1]["content"]
     assert '<entry id="shipping_time" title="Shipping times"' in user
-    assert "Standard shipping takes 3-5 business days." in user and user.endswith("Customer: And to Canada?")
+    assert "Standard shipping takes 3-5 business days." in user and user.endswith(
+        "Customer: And to Canada?"
+    )
 
 
 async def test_persona_company_and_policy_come_from_settings(responders):
-    responder, fake = responders("openai", company_name="Globex", bot_persona="a pirate",
-                                 company_policy="Only talk about boats.")
+    responder, fake = responders(
+        "openai",
+        company_name="Globex",
+        bot_persona="a pirate",
+        company_policy="Only talk about boats.",
+    )
     await responder.respond(PROMPT)
     system = fake.requests[-1]["body"]["messages"][0]["content"]
     assert "a pirate for Globex" in system and "Only talk about boats." in system
@@ -76,7 +94,10 @@ async def test_openai_streams_the_answer_text_as_it_arrives(responders):
     fake.set(answer='Line one\nand a "quoted" part — done. 🚚', chunk_size=5)
     events = await collect(responder)
     deltas = [e.text for e in events if isinstance(e, Delta)]
-    assert len(deltas) > 3 and "".join(deltas) == events[-1].text == 'Line one\nand a "quoted" part — done. 🚚'
+    assert (
+        len(deltas) > 3
+        and "".join(deltas) == events[-1].text == 'Line one\nand a "quoted" part — done. 🚚'
+    )
     assert isinstance(events[-1], Reply) and events[-1].usage.total_tokens == 59
     body = fake.requests[-1]["body"]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
@@ -91,9 +112,15 @@ async def test_an_openai_compatible_server_without_a_key(llm_settings, openai_fa
 
 async def test_gemini_request_and_reply_through_google_genai(responders):
     responder, fake = responders("gemini", gemini_model="gemini-2.5-flash")
-    fake.set(answer="Express shipping takes 1-2 business days.", confidence=0.8, sources=["shipping_time"])
+    fake.set(
+        answer="Express shipping takes 1-2 business days.",
+        confidence=0.8,
+        sources=["shipping_time"],
+    )
     reply = await responder.respond(HISTORY_PROMPT)
-    assert reply.provider == "gemini" and reply.text.startswith("Express") and reply.confidence == 0.8
+    assert (
+        reply.provider == "gemini" and reply.text.startswith("Express") and reply.confidence == 0.8
+    )
     assert [s.id for s in reply.sources] == ["shipping_time"] and reply.usage.prompt_tokens == 42
     request = fake.requests[-1]
     assert request["target"] == "gemini-2.5-flash:generateContent"
@@ -115,24 +142,31 @@ async def test_gemini_streams_the_answer_text_as_it_arrives(responders):
     assert len(deltas) > 2 and "".join(deltas) == events[-1].text == "Express: 1-2 days \\o/ — ✈️"
     assert events[-1].usage.completion_tokens == 17
     request = fake.requests[-1]
-    assert request["target"] == "gemini-2.5-flash:streamGenerateContent" and request["query"]["alt"] == "sse"
+    assert (
+        request["target"] == "gemini-2.5-flash:streamGenerateContent"
+        and request["query"]["alt"] == "sse"
+    )
 
 
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
-@pytest.mark.parametrize(("behaviour", "reason", "retryable", "misconfigured"), [
-    ({"mode": "status", "status": 500}, "server error (500)", True, False),
-    ({"mode": "status", "status": 503}, "server error (503)", True, False),
-    ({"mode": "status", "status": 429, "retry_after": "7"}, "rate limited (429)", True, False),
-    ({"mode": "status", "status": 401}, "not authorised (401)", False, True),
-    ({"mode": "status", "status": 403}, "not authorised (403)", False, True),
-    ({"mode": "status", "status": 404}, "model not found (404)", False, True),
-    ({"mode": "malformed"}, "malformed reply", False, False),
-    ({"mode": "wrong_schema"}, "malformed reply", False, False),
-    ({"mode": "not_json"}, "malformed response", False, False),
-])
+@pytest.mark.parametrize(
+    ("behaviour", "reason", "retryable", "misconfigured"),
+    [
+        ({"mode": "status", "status": 500}, "server error (500)", True, False),
+        ({"mode": "status", "status": 503}, "server error (503)", True, False),
+        ({"mode": "status", "status": 429, "retry_after": "7"}, "rate limited (429)", True, False),
+        ({"mode": "status", "status": 401}, "not authorised (401)", False, True),
+        ({"mode": "status", "status": 403}, "not authorised (403)", False, True),
+        ({"mode": "status", "status": 404}, "model not found (404)", False, True),
+        ({"mode": "malformed"}, "malformed reply", False, False),
+        ({"mode": "wrong_schema"}, "malformed reply", False, False),
+        ({"mode": "not_json"}, "malformed response", False, False),
+    ],
+)
 @pytest.mark.parametrize("streaming", [False, True], ids=["whole", "stream"])
-async def test_failures_map_to_typed_errors(responders, provider, behaviour, reason, retryable, misconfigured,
-                                            streaming):
+async def test_failures_map_to_typed_errors(
+    responders, provider, behaviour, reason, retryable, misconfigured, streaming
+):
     responder, fake = responders(provider)
     fake.set(**behaviour)
     with pytest.raises(ResponderError) as err:
@@ -157,7 +191,9 @@ async def test_gemini_retry_info_in_the_error_body_is_a_retry_after(responders):
 
 async def test_gemini_answers_a_bad_key_with_400_and_that_is_not_authorised(responders):
     responder, fake = responders("gemini")
-    fake.set(mode="status", status=400, error_message="API key not valid. Please pass a valid API key.")
+    fake.set(
+        mode="status", status=400, error_message="API key not valid. Please pass a valid API key."
+    )
     with pytest.raises(ResponderError) as err:
         await responder.respond(PROMPT)
     assert err.value.reason == "not authorised (400)" and err.value.misconfigured
@@ -168,7 +204,11 @@ async def test_a_400_about_one_message_does_not_mark_openai_misconfigured(respon
     fake.set(mode="status", status=400, error_code="context_length_exceeded")
     with pytest.raises(ResponderError) as err:
         await responder.respond(PROMPT)
-    assert err.value.reason == "request refused (400)" and not err.value.retryable and not err.value.misconfigured
+    assert (
+        err.value.reason == "request refused (400)"
+        and not err.value.retryable
+        and not err.value.misconfigured
+    )
     fake.set(mode="status", status=400, error_code="invalid_request_error")
     with pytest.raises(ResponderError) as err:
         await responder.respond(PROMPT)
@@ -202,7 +242,9 @@ async def test_a_gemini_safety_block_is_a_failure(responders, streaming):
 
 
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
-async def test_a_stream_cut_midway_is_a_retryable_connection_error_after_some_text(responders, provider):
+async def test_a_stream_cut_midway_is_a_retryable_connection_error_after_some_text(
+    responders, provider
+):
     responder, fake = responders(provider)
     fake.set(mode="cut", cut_after=4, chunk_size=6, answer="a long answer that never finishes")
     seen = []
