@@ -35,8 +35,9 @@ def problem(
     type_: str,
     code: str,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, object] | None = None,
 ) -> ConnexionResponse:
-    body = problem_body(status, title, detail, type_, code)
+    body = {**problem_body(status, title, detail, type_, code), **(extensions or {})}
     return ConnexionResponse(
         status_code=status,
         mimetype="application/problem+json",
@@ -51,7 +52,15 @@ def domain_error(_request: ConnexionRequest, exc: Exception) -> ConnexionRespons
     (log.error if exc.status >= 500 else log.warning)(
         "request refused", extra={"code": exc.code, "status": exc.status}
     )
-    return problem(exc.status, exc.title, exc.detail, exc.type, exc.code)
+    return problem(
+        exc.status,
+        exc.title,
+        exc.detail,
+        exc.type,
+        exc.code,
+        headers=exc.headers,
+        extensions=exc.extensions,
+    )
 
 
 def connexion_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

@@ -82,6 +82,20 @@ class Settings(BaseSettings):
     retrieval_top_k: int = Field(default=3, ge=1, le=20)
     admin_api_key: SecretStr | None = None
 
+    # --- agents (the human side) -------------------------------------------------
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+    agent_token_ttl: int = Field(default=43_200, gt=0, description="seconds a sign-in lasts")
+    agent_token_secret: SecretStr | None = None
+    login_max_failures: int = Field(default=5, ge=1, description="per account or IP per window")
+    login_window: int = Field(default=300, gt=0, description="seconds")
+    hold_notice_interval: int = Field(
+        default=120, ge=0, description="seconds between queue notices to a waiting customer"
+    )
+    presence_ttl: int = Field(
+        default=45, ge=5, description="seconds an agent socket counts as live"
+    )
+
     # --- AI providers ------------------------------------------------------------
     ai_provider_order: CommaList = Field(default_factory=lambda: ["openai", "gemini", "local"])
     openai_api_key: SecretStr | None = None
@@ -136,6 +150,9 @@ class Settings(BaseSettings):
         "openai_base_url",
         "gemini_base_url",
         "admin_api_key",
+        "admin_email",
+        "admin_password",
+        "agent_token_secret",
         mode="before",
     )
     @classmethod

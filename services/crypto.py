@@ -17,7 +17,9 @@ import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +64,18 @@ class Sealer:
         self._by_id = {hashlib.sha256(k).digest()[:4]: AESGCM(k) for k in keys}
         self._seal_id = hashlib.sha256(keys[0]).digest()[:4]
         self._seal_aead = self._by_id[self._seal_id]
+        self._seal_key = keys[0]
 
     @classmethod
     def from_setting(cls, value: str) -> Sealer:
         return cls([parse_key(part) for part in value.split(",") if part.strip()])
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for another purpose (e.g. signing agent tokens), from the sealing key."""
+        hkdf = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=f"supportbot:{purpose}".encode()
+        )
+        return hkdf.derive(self._seal_key)
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         nonce = os.urandom(12)

@@ -19,6 +19,16 @@ class DomainError(Exception):
     def type(self) -> str:
         return PROBLEM_BASE + self.code.lower().replace("_", "-")
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (e.g. Retry-After)."""
+        return {}
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        """Extra problem members (RFC 9457 extensions), e.g. the state that refused a step."""
+        return {}
+
 
 class SessionNotFound(DomainError):
     status, code, title = 404, "SESSION_NOT_FOUND", "Session not found"
@@ -57,3 +67,52 @@ class KnowledgeConflict(DomainError):
 
 class EntryNotFound(DomainError):
     status, code, title = 404, "ENTRY_NOT_FOUND", "Knowledge entry not found"
+
+
+class Forbidden(DomainError):
+    status, code, title = 403, "FORBIDDEN", "Forbidden"
+
+
+class InvalidCredentials(DomainError):
+    status, code, title = 401, "INVALID_CREDENTIALS", "Wrong e-mail or password"
+
+
+class TooManyAttempts(DomainError):
+    """Login throttled; `retry_after` seconds until the window frees up."""
+
+    status, code, title = 429, "TOO_MANY_ATTEMPTS", "Too many failed sign-ins"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(detail or f"too many failed sign-ins; try again in {self.retry_after} s")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class AgentNotFound(DomainError):
+    status, code, title = 404, "AGENT_NOT_FOUND", "Agent not found"
+
+
+class AgentExists(DomainError):
+    status, code, title = 409, "AGENT_EXISTS", "An agent with that e-mail already exists"
+
+
+class TransitionRefused(DomainError):
+    """A lifecycle step not allowed from the conversation's current state."""
+
+    status, code, title = 409, "TRANSITION_REFUSED", "Not allowed in the conversation's state"
+
+    def __init__(self, detail: str, *, status: str, holder: dict[str, str] | None = None) -> None:
+        self.current_status = status
+        self.holder = holder
+        super().__init__(detail)
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        return {"currentStatus": self.current_status, "holder": self.holder}
+
+
+class NothingToRate(DomainError):
+    status, code, title = 409, "NOTHING_TO_RATE", "There is no resolved conversation to rate"
