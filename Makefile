@@ -9,7 +9,7 @@ VENDOR := public/vendor/socket.io.min.js
 DATA   ?= ../shared/data/clinc150/train_val.json
 ENGINE ?= classical
 
-.PHONY: run test install bench kb-eval kb-import key clean
+.PHONY: run test install bench kb-eval kb-import agent-add key clean
 
 run: $(STAMP) $(VENDOR)
 	$(PY) -m app
@@ -45,6 +45,12 @@ kb-eval: $(TESTS)
 
 kb-import: $(STAMP)
 	$(PY) -m services.knowledge.importer $(SRC)
+
+# make agent-add EMAIL=ann@example.com NAME="Ann Lee" ROLE=agent   (asks for the password;
+# or pipe it in: printf '%s\n' "$PW" | make agent-add ...)
+agent-add: $(STAMP)
+	@test -n "$(EMAIL)" -a -n "$(NAME)" || { echo 'usage: make agent-add EMAIL=... NAME=... ROLE=agent|admin' >&2; exit 2; }
+	@$(PY) -m services.agents add --email "$(EMAIL)" --name "$(NAME)" --role "$(or $(ROLE),agent)"
 
 key: $(STAMP)
 	@$(PY) -m services.crypto
