@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         try:
             yield {"container": container}
         finally:
+            await sio.namespace_handlers["/agents"].aclose()
             await container.aclose()
 
     api = connexion.AsyncApp(__name__, specification_dir=ROOT / "openapi", lifespan=lifespan)

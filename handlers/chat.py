@@ -44,6 +44,10 @@ async def send_message(body: dict[str, Any]):
         reply["escalation"] = {"reasons": [r.as_dict() for r in result.reasons]}
     if result.usage:
         reply["usage"] = result.usage
+    reply["status"] = result.status
+    reply["handledBy"] = result.handled_by
+    if result.queue_position is not None:
+        reply["queuePosition"] = result.queue_position
     return ok(reply)
 
 
@@ -64,3 +68,8 @@ async def get_history(sessionId: str):
             },
         }
     )
+
+
+async def rate(sessionId: str, body: dict[str, Any]):
+    rating = await container().conversations.rate(sessionId, body["rating"], body.get("comment"))
+    return ok({"success": True, **rating})

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from services.conversations import ConversationService
 from services.errors import InvalidMessage
 from services.escalation import EscalationPolicy, Reason
 from services.knowledge.model import Match
@@ -34,9 +35,9 @@ from services.store import now_ms
 log = logging.getLogger(__name__)
 
 HANDOFF = "I've passed your conversation to a member of our team, who will take over shortly."
-HANDOFF_ALREADY = "A member of our team has your conversation and will be with you shortly."
 UNSURE = "I'm not sure I have the right answer to that."
 TROUBLE = "Sorry, I'm having trouble answering right now."
+INTERNAL_ROLES = ("note",)  # agents only: never shown to the customer, never sent to a model
 BLANK = " \t\n\r\f\v"  # the white space the spec's MessageText pattern names
 
 
@@ -56,10 +57,14 @@ class ChatResult:
     reasons: tuple[Reason, ...] = ()
     usage: dict[str, int] | None = None
     user_message: dict[str, Any] = field(default_factory=dict)
+    status: str = "active"
+    handled_by: dict[str, str] | None = None
+    queue_position: int | None = None
+    held: bool = False  # a person has the conversation: no responder was asked
 
     @property
     def needs_escalation(self) -> bool:
-        return bool(self.reasons)
+        return bool(self.reasons) or self.held
 
 
 def source_dict(source: Source) -> dict[str, Any]:
@@ -71,7 +76,9 @@ def source_dict(source: Source) -> dict[str, Any]:
 
 def entry_turn(entry: dict[str, Any]) -> Turn | None:
     role = entry.get("role")
-    return Turn(role, entry["content"]) if role in ("user", "assistant") else None
+    if role not in ("user", "assistant") or entry.get("notice"):
+        return None
+    return Turn(role, entry["content"])
 
 
 class ChatService:
@@ -87,6 +94,7 @@ class ChatService:
         grounding: Grounding | None = None,
         grounding_k: int = 3,
         notifier: Notifier | None = None,
+        conversations: ConversationService | None = None,
     ) -> None:
         self.sessions = sessions
         self.responder = responder
@@ -97,6 +105,12 @@ class ChatService:
         self.grounding = grounding
         self.grounding_k = grounding_k
         self.notifier: Notifier = notifier or SilentNotifier()
+        self.conversations = conversations or ConversationService(
+            sessions=sessions,
+            notifier=self.notifier,
+            metrics=metrics,
+            max_message_length=max_message_length,
+        )
 
     # -- sessions ------------------------------------------------------------------
     async def start_session(
@@ -109,9 +123,10 @@ class ChatService:
         return session
 
     async def history(self, session_id: str) -> tuple[Session, list[dict[str, Any]]]:
-        """The session and its whole transcript, oldest first."""
+        """The session and its transcript as the customer may see it (no internal notes)."""
         session = await self.sessions.get(session_id)
-        return session, await self.sessions.transcript(session_id)
+        transcript = await self.sessions.transcript(session_id)
+        return session, [e for e in transcript if e.get("role") not in INTERNAL_ROLES]
 
     # -- messages ------------------------------------------------------------------
     def clean(self, text: str) -> str:
@@ -129,6 +144,9 @@ class ChatService:
         text = self.clean(message)
         session_id_var.set(session_id)
         session = await self.sessions.get(session_id)
+        if session.status == "resolved":  # the customer is back: a new episode with the bot
+            await self.conversations.reopen(session)
+            session = await self.sessions.get(session_id)
         user_id = user_id or session.user_id
         user_entry = {
             "id": new_id(12),
@@ -142,20 +160,27 @@ class ChatService:
         await self.notifier.customer_message(
             session_id, {**user_entry, "sessionId": session_id}, skip_sid=origin_sid
         )
+        if session.held:
+            return await self._held(session, user_entry)
 
-        history = await self._recent(session_id, position)
+        history = await self._recent(session, position)
         message_id = new_id(12)
         started = time.perf_counter()
         reply = await self._answer(session_id, message_id, text, history)
         reasons = self.policy.evaluate(text, reply)
+        result = self._result(session_id, message_id, reply, reasons, user_entry)
+        await self.sessions.append(session_id, self._entry(result))
         first = (
-            await self.sessions.escalate(session_id, [r.as_dict() for r in reasons])
+            await self.conversations.escalate(session, [r.as_dict() for r in reasons], text)
             if reasons
             else False
         )
-        result = self._result(session_id, message_id, reply, reasons, session.escalated, user_entry)
-
-        await self.sessions.append(session_id, self._entry(result))
+        if first:
+            result = replace(
+                result,
+                status="escalated",
+                queue_position=await self.conversations.queue_position(session_id),
+            )
         self._count(result)
         log.info(
             "message answered",
@@ -171,12 +196,46 @@ class ChatService:
             await self.notifier.escalation(session_id, self.escalation_payload(result, user_id))
         return result
 
-    async def _recent(self, session_id: str, position: int) -> tuple[Turn, ...]:
-        """The last MAX_CONVERSATION_HISTORY entries before the message at `position`."""
-        if position <= 1:
+    async def _held(self, session: Session, user_entry: dict[str, Any]) -> ChatResult:
+        """A person is needed or has the conversation: no responder, at most a queue notice."""
+        self.metrics.held_messages += 1
+        notice = await self.conversations.held_message(session, user_entry)
+        position = (
+            await self.conversations.queue_position(session.id)
+            if session.status == "escalated"
+            else None
+        )
+        result = ChatResult(
+            session_id=session.id,
+            message_id=new_id(12),
+            text=notice or "",
+            timestamp=iso(now_ms()),
+            confidence=0.0,
+            provider="none",
+            sources=(),
+            user_message=user_entry,
+            status=session.status,
+            handled_by=session.holder,
+            queue_position=position,
+            held=True,
+        )
+        if notice:
+            await self.sessions.append(session.id, {**self._entry(result), "notice": True})
+            await self.notifier.bot_message(
+                session.id, {**self.bot_payload(result), "notice": True}
+            )
+        return result
+
+    async def typing(self, session_id: str, is_typing: bool) -> None:
+        """The customer is typing: the agents holding or watching the conversation see it."""
+        await self.conversations.customer_typing(session_id, is_typing)
+
+    async def _recent(self, session: Session, position: int) -> tuple[Turn, ...]:
+        """The last MAX_CONVERSATION_HISTORY entries of this episode before `position`."""
+        start = max(session.context_from, position - 1 - self.max_history)
+        if position - 2 < start:
             return ()
-        start = max(0, position - 1 - self.max_history)
-        entries = await self.sessions.transcript(session_id, start, position - 2)
+        entries = await self.sessions.transcript(session.id, start, position - 2)
         return tuple(t for t in map(entry_turn, entries) if t is not None)
 
     async def _answer(
@@ -213,10 +272,9 @@ class ChatService:
         message_id: str,
         reply: Reply | None,
         reasons: list[Reason],
-        already_escalated: bool,
         user_entry: dict[str, Any],
     ) -> ChatResult:
-        handoff = HANDOFF_ALREADY if already_escalated else HANDOFF
+        handoff = HANDOFF
         if reply is None:
             text, confidence, provider, sources, usage = (
                 f"{TROUBLE} {handoff}",

@@ -12,8 +12,10 @@ from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 
+from services.agents import AgentService
 from services.chat import ChatService
 from services.config import Settings
+from services.conversations import ConversationService
 from services.crypto import EncryptionKeyError, load_sealer
 from services.escalation import EscalationPolicy
 from services.knowledge.formats import KnowledgeFormatError
@@ -24,7 +26,7 @@ from services.responders.chain import ResponderChain
 from services.responders.factory import build_responders
 from services.responders.local import LocalResponder
 from services.sessions import SessionManager
-from services.store import MemorySessionStore, RedisSessionStore, SessionStore
+from services.store import SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,13 @@ class StartupError(RuntimeError):
 def redis_location(dsn: str) -> str:
     parts = urlsplit(dsn)
     return f"{parts.hostname}:{parts.port or 6379}/{parts.path.lstrip('/') or '0'}"
+
+
+def in_process_redis() -> Redis:
+    """A Redis that lives in this process (fakeredis, with Lua): nothing persists or is shared."""
+    from fakeredis import FakeAsyncRedis
+
+    return FakeAsyncRedis()
 
 
 async def connect_redis(settings: Settings) -> Redis | None:
@@ -57,8 +66,9 @@ async def connect_redis(settings: Settings) -> Redis | None:
                 f"is unreachable: {exc}"
             ) from exc
         log.warning(
-            "NO REDIS: nothing answers at localhost:6379 and none is configured; sessions live "
-            "in this process's memory and are LOST on restart. Set REDIS_URL for real use."
+            "NO REDIS: nothing answers at localhost:6379 and none is configured; sessions and "
+            "agents live in this process's memory and are LOST on restart, and instances share "
+            "nothing. Set REDIS_URL for real use."
         )
         return None
     return redis
@@ -72,6 +82,8 @@ class Container:
         self.store: SessionStore | None = None
         self.knowledge: KnowledgeService | None = None
         self.chat: ChatService | None = None
+        self.conversations: ConversationService | None = None
+        self.agents: AgentService | None = None
         self.responder: ResponderChain | None = None
 
     async def start(self, notifier: Notifier | None = None) -> None:
@@ -87,10 +99,28 @@ class Container:
             raise StartupError(str(exc)) from exc
         self.redis = await connect_redis(s)
         self.store = (
-            RedisSessionStore(self.redis, s.redis_key_prefix)
+            SessionStore(self.redis, s.redis_key_prefix)
             if self.redis
-            else MemorySessionStore()
+            else SessionStore(in_process_redis(), s.redis_key_prefix, backend="memory")
         )
+        secret = s.agent_token_secret
+        self.agents = AgentService(
+            self.store.redis,
+            s.redis_key_prefix,
+            signing_key=secret.get_secret_value().encode()
+            if secret
+            else sealer.derive("agent-tokens"),
+            token_ttl=s.agent_token_ttl,
+            max_failures=s.login_max_failures,
+            window=s.login_window,
+            presence_ttl=s.presence_ttl,
+        )
+        if (
+            s.admin_email
+            and s.admin_password
+            and await self.agents.ensure_admin(s.admin_email, s.admin_password.get_secret_value())
+        ):
+            log.info("the first admin was created from ADMIN_EMAIL")
         self.knowledge = KnowledgeService(s, redis=self.redis, key_prefix=s.redis_key_prefix)
         try:
             await self.knowledge.start()
@@ -99,8 +129,19 @@ class Container:
         except RuntimeError as exc:  # e.g. the semantic engine without its extra installed
             raise StartupError(f"KNOWLEDGE_ENGINE: {exc}") from exc
         self.responder = build_responders(s, LocalResponder(self.knowledge))
+        sessions = SessionManager(self.store, sealer, ttl_ms=s.session_timeout)
+        self.conversations = ConversationService(
+            sessions=sessions,
+            notifier=notifier or Notifier(),
+            metrics=self.metrics,
+            agents=self.agents,
+            presence=self.agents,
+            notice_interval_ms=s.hold_notice_interval * 1000,
+            max_message_length=s.max_message_length,
+        )
         self.chat = ChatService(
-            sessions=SessionManager(self.store, sealer, ttl_ms=s.session_timeout),
+            sessions=sessions,
+            conversations=self.conversations,
             responder=self.responder,
             policy=EscalationPolicy(s.escalation_patterns, s.escalation_confidence_threshold),
             metrics=self.metrics,

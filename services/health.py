@@ -19,9 +19,11 @@ async def health_report(container: Any) -> tuple[dict[str, Any], bool]:
     storage: dict[str, Any] = {"backend": store.backend, "persistent": store.backend == "redis"}
     active: int | None = None
     healthy = True
+    agents_online: int | None = None
     try:
         storage["latencyMs"] = round(await store.ping(), 3)
         active = await store.count_active()
+        agents_online = await container.agents.online_count()
     except StorageUnavailable as exc:
         healthy = False
         storage["latencyMs"] = None
@@ -39,6 +41,7 @@ async def health_report(container: Any) -> tuple[dict[str, Any], bool]:
             "openai": "configured" if s.provider_configured("openai") else "not configured",
             "gemini": "configured" if s.provider_configured("gemini") else "not configured",
             "activeSessions": active,
+            "agentsOnline": agents_online,
         },
         "storage": storage,
         "responders": container.responder.status(),

@@ -14,6 +14,11 @@ class Metrics:
     sessions_created: int = 0
     escalations: Counter[str] = field(default_factory=Counter)
     replies: Counter[str] = field(default_factory=Counter)
+    transitions: Counter[str] = field(default_factory=Counter)
+    csat: Counter[str] = field(default_factory=Counter)
+    resolved: int = 0
+    agent_messages: int = 0
+    held_messages: int = 0
 
     @property
     def uptime_seconds(self) -> float:
@@ -26,4 +31,18 @@ class Metrics:
             "escalations": dict(self.escalations),
             "escalationsTotal": sum(self.escalations.values()),
             "repliesByResponder": dict(self.replies),
+            "transitions": dict(self.transitions),
+            "agentMessages": self.agent_messages,
+            "heldMessages": self.held_messages,
+            "csat": {
+                "ratings": sum(self.csat.values()),
+                "byRating": dict(self.csat),
+                "average": (
+                    round(
+                        sum(int(k) * v for k, v in self.csat.items()) / sum(self.csat.values()), 3
+                    )
+                    if self.csat
+                    else None
+                ),
+            },
         }

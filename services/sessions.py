@@ -10,7 +10,7 @@ from typing import Any
 
 from services.crypto import Sealer, SealError
 from services.errors import SessionNotFound
-from services.store import SessionStore, now_ms
+from services.store import HELD, Move, MoveResult, SessionStore, Snapshot, now_ms
 
 
 def iso(ms: int) -> str:
@@ -36,10 +36,24 @@ class Session:
     status: str = "active"
     escalated_at: int | None = None
     escalation_reasons: list[dict[str, Any]] = field(default_factory=list)
+    episode: int = 1
+    context_from: int = 0
+    waiting_since: int | None = None
+    priority: int = 0
+    assigned_to: str | None = None
+    assigned_name: str | None = None
+    csat_episode: int | None = None
 
     @property
-    def escalated(self) -> bool:
-        return self.escalated_at is not None
+    def held(self) -> bool:
+        """A person is needed or has the conversation: the bot stays out of it."""
+        return self.status in HELD
+
+    @property
+    def holder(self) -> dict[str, str] | None:
+        if self.assigned_to is None:
+            return None
+        return {"id": self.assigned_to, "name": self.assigned_name or ""}
 
 
 class SessionManager:
@@ -79,6 +93,9 @@ class SessionManager:
         fields = await self.store.get(session_id)
         if not fields or "data" not in fields:
             raise SessionNotFound(session_id)
+        return self.from_fields(session_id, fields)
+
+    def from_fields(self, session_id: str, fields: dict[str, bytes]) -> Session:
         try:
             data = self._open(session_id, "data", fields["data"])
             reasons = (
@@ -88,8 +105,16 @@ class SessionManager:
             )
         except SealError:
             raise SessionNotFound(session_id) from None
-        last = int(fields.get("lastActivity", fields["createdAt"]))
-        escalated_at = fields.get("escalatedAt")
+
+        def number(name: str) -> int | None:
+            value = fields.get(name)
+            return int(value) if value else None
+
+        def text(name: str) -> str | None:
+            value = fields.get(name)
+            return value.decode() if value else None
+
+        last = number("lastActivity") or int(fields["createdAt"])
         return Session(
             id=session_id,
             user_id=data["userId"],
@@ -98,8 +123,15 @@ class SessionManager:
             last_activity=last,
             expires_at=last + self.ttl_ms,
             status=fields.get("status", b"active").decode(),
-            escalated_at=int(escalated_at) if escalated_at else None,
+            escalated_at=number("escalatedAt"),
             escalation_reasons=reasons,
+            episode=number("episode") or 1,
+            context_from=number("contextFrom") or 0,
+            waiting_since=number("waitingSince"),
+            priority=number("priority") or 0,
+            assigned_to=text("assignedTo"),
+            assigned_name=text("assignedName"),
+            csat_episode=number("csatEpisode"),
         )
 
     async def append(self, session_id: str, entry: dict[str, Any]) -> int:
@@ -120,12 +152,43 @@ class SessionManager:
                 continue  # sealed under a retired key: unreadable, skip rather than fail
         return entries
 
-    async def escalate(self, session_id: str, reasons: list[dict[str, Any]]) -> bool:
-        """Mark the session escalated; True only the first time (idempotent)."""
-        first = await self.store.escalate(session_id, self._seal(session_id, "escalation", reasons))
-        if first is None:
+    def seal_entry(self, session_id: str, entry: dict[str, Any]) -> bytes:
+        return self._seal(session_id, "message", entry)
+
+    def seal_field(self, session_id: str, name: str, value: Any) -> bytes:
+        return self._seal(session_id, name, value)
+
+    def open_field(self, session_id: str, name: str, sealed: bytes) -> Any:
+        """A sealed field's value, or None when it does not open."""
+        try:
+            return self._open(session_id, name, sealed)
+        except SealError:
+            return None
+
+    def open_entry(self, session_id: str, sealed: bytes | None) -> dict[str, Any] | None:
+        return None if sealed is None else self.open_field(session_id, "message", sealed)
+
+    async def move(self, session_id: str, move: Move) -> MoveResult:
+        """Apply one lifecycle step atomically; SessionNotFound if the session is gone."""
+        result = await self.store.move(session_id, move, self.ttl_ms)
+        if result.code == -1:
             raise SessionNotFound(session_id)
-        return first
+        return result
+
+    async def set_once(self, session_id: str, name: str, value: Any) -> bool:
+        return await self.store.set_once(session_id, name, self._seal(session_id, name, value))
+
+    async def notice_due(self, session_id: str, interval_ms: int) -> bool:
+        return await self.store.claim_notice(session_id, interval_ms)
+
+    async def queue(self) -> list[Snapshot]:
+        return await self.store.snapshots(await self.store.queue())
+
+    async def snapshot(self, session_id: str) -> Snapshot:
+        found = await self.store.snapshots([session_id])
+        if not found or "data" not in found[0].fields:
+            raise SessionNotFound(session_id)
+        return found[0]
 
     async def count_active(self) -> int:
         return await self.store.count_active()

@@ -1,23 +1,30 @@
-"""Where sessions live: Redis (the real store) or process memory (`make run` without Redis).
+"""Where sessions live: Redis, or an in-process Redis (fakeredis) for `make run` without one.
 
-Key layout in Redis, under the configurable prefix P (default `supportbot:`):
+Key layout, under the configurable prefix P (default `supportbot:`):
 
     P session:<id>           hash   data (sealed JSON), status, createdAt, lastActivity,
-                                    escalatedAt, escalation (sealed JSON)
+                                    episode, contextFrom, escalatedAt, waitingSince, priority,
+                                    escalation (sealed JSON), assignedTo, assignedName,
+                                    csatEpisode, csat:<episode> (sealed JSON)
     P session:<id>:messages  list   sealed transcript entries, oldest first
-    P sessions:active        zset   session id -> expiry time (ms), for counting without KEYS
+    P session:<id>:notice    string present while a queue notice was sent recently
+    P sessions:active        zset   session id -> expiry time (ms; +inf while a person is
+                                    needed), for counting without KEYS
+    P queue                  zset   escalated and assigned sessions; score orders the queue
 
-Both session keys share one sliding expiry of SESSION_TIMEOUT; appending a message and
-refreshing that expiry are one Lua script, so concurrent sends never lose an entry.
+Both session keys share one sliding expiry of SESSION_TIMEOUT, except while the
+conversation is `escalated` or `assigned`: then they do not expire at all. Appending a
+message and refreshing that expiry are one Lua script, and so is every lifecycle step
+(check the state, append the system entry, update the fields, the queue and the expiry),
+so concurrent sends and concurrent claims never lose or double anything.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from redis.asyncio import Redis
@@ -29,21 +36,78 @@ from services.errors import StorageUnavailable
 P = ParamSpec("P")
 T = TypeVar("T")
 
+HELD = ("escalated", "assigned")  # a person is needed: the conversation must not expire
+
+# KEYS: session, messages, active; ARGV: entry, ttl, now, session id
 APPEND_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local n = redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'lastActivity', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[4])
+local st = redis.call('HGET', KEYS[1], 'status')
+if st == 'escalated' or st == 'assigned' then
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[2])
+  redis.call('ZADD', KEYS[3], '+inf', ARGV[4])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[4])
+end
 return n
 """
 
-ESCALATE_SCRIPT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if redis.call('HSETNX', KEYS[1], 'escalatedAt', ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'escalated', 'escalation', ARGV[2])
-return 1
+# One lifecycle step, all or nothing.
+# KEYS: session, messages, queue, active
+# ARGV: 1 allowed states as ",a,b,"   2 required holder ("" = anyone)   3 new status
+#       4 now (ms)   5 ttl (ms)   6 session id   7 queue: add|rem|keep   8 queue score
+#       9 sealed entry ("" = none)   10 flags: e = next episode, c = context starts here,
+#         r = this episode awaits a rating
+#       11 number of fields to set, then field/value pairs, then fields to delete
+# Returns {code, previous status, holder id, holder name, transcript length, episode}:
+#       code 1 done, -1 no session, -2 not allowed from this state, -3 not the holder.
+TRANSITION_SCRIPT = """
+local s = KEYS[1]
+if redis.call('EXISTS', s) == 0 then return {-1, '', '', '', 0, 0} end
+local st = redis.call('HGET', s, 'status') or 'active'
+local holder = redis.call('HGET', s, 'assignedTo') or ''
+local hname = redis.call('HGET', s, 'assignedName') or ''
+local n = redis.call('LLEN', KEYS[2])
+local ep = tonumber(redis.call('HGET', s, 'episode') or '1')
+if not string.find(ARGV[1], ',' .. st .. ',', 1, true) then
+  return {-2, st, holder, hname, n, ep}
+end
+if ARGV[2] ~= '' and holder ~= '' and holder ~= ARGV[2] then
+  return {-3, st, holder, hname, n, ep}
+end
+if ARGV[9] ~= '' then n = redis.call('RPUSH', KEYS[2], ARGV[9]) end
+redis.call('HSET', s, 'status', ARGV[3], 'lastActivity', ARGV[4])
+local i = 12
+for _ = 1, tonumber(ARGV[11]) do
+  redis.call('HSET', s, ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('HDEL', s, ARGV[i])
+  i = i + 1
+end
+if string.find(ARGV[10], 'e', 1, true) then ep = redis.call('HINCRBY', s, 'episode', 1) end
+if string.find(ARGV[10], 'c', 1, true) then redis.call('HSET', s, 'contextFrom', n) end
+if string.find(ARGV[10], 'r', 1, true) then redis.call('HSET', s, 'csatEpisode', ep) end
+if ARGV[7] == 'add' then
+  redis.call('ZADD', KEYS[3], ARGV[8], ARGV[6])
+elseif ARGV[7] == 'rem' then
+  redis.call('ZREM', KEYS[3], ARGV[6])
+end
+if ARGV[3] == 'escalated' or ARGV[3] == 'assigned' then
+  redis.call('PERSIST', s)
+  redis.call('PERSIST', KEYS[2])
+  redis.call('ZADD', KEYS[4], '+inf', ARGV[6])
+else
+  redis.call('PEXPIRE', s, ARGV[5])
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+  redis.call('ZADD', KEYS[4], tonumber(ARGV[4]) + tonumber(ARGV[5]), ARGV[6])
+end
+return {1, st, holder, hname, n, ep}
 """
 
 
@@ -64,47 +128,58 @@ def guarded(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     return wrapper
 
 
-class SessionStore(ABC):
-    """The operations SessionManager needs; values are opaque (sealed) bytes."""
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One lifecycle step as the store applies it (the rules live in services.conversations)."""
 
-    backend: str
-
-    @abstractmethod
-    async def create(self, session_id: str, fields: dict[str, bytes], ttl_ms: int) -> None: ...
-
-    @abstractmethod
-    async def get(self, session_id: str) -> dict[str, bytes] | None: ...
-
-    @abstractmethod
-    async def append(self, session_id: str, entry: bytes, ttl_ms: int) -> int | None:
-        """Append atomically and slide the expiry; the new length, or None if no session."""
-
-    @abstractmethod
-    async def messages(self, session_id: str, start: int = 0, end: int = -1) -> list[bytes]: ...
-
-    @abstractmethod
-    async def escalate(self, session_id: str, sealed_reasons: bytes) -> bool | None:
-        """Mark escalated once: True the first time, False after, None if no session."""
-
-    @abstractmethod
-    async def count_active(self) -> int: ...
-
-    @abstractmethod
-    async def ping(self) -> float:
-        """Round trip in milliseconds; raises when the store is unreachable."""
-
-    async def aclose(self) -> None:  # noqa: B027
-        pass
+    allowed: tuple[str, ...]
+    to: str
+    holder: str = ""  # when set, a held conversation must be held by this agent
+    queue: str = "keep"  # add | rem | keep
+    score: float = 0.0
+    entry: bytes = b""
+    next_episode: bool = False
+    context_here: bool = False
+    rate_episode: bool = False
+    set_fields: tuple[tuple[str, str | bytes], ...] = ()
+    del_fields: tuple[str, ...] = ()
 
 
-class RedisSessionStore(SessionStore):
-    backend = "redis"
+@dataclass(frozen=True, slots=True)
+class MoveResult:
+    code: int
+    previous: str
+    holder_id: str
+    holder_name: str
+    length: int
+    episode: int
 
-    def __init__(self, redis: Redis, prefix: str = "supportbot:") -> None:
+    @property
+    def done(self) -> bool:
+        return self.code == 1
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A session's fields, its last transcript entry and its length, read in one round trip."""
+
+    session_id: str
+    fields: dict[str, bytes]
+    last: bytes | None
+    length: int
+
+
+class SessionStore:
+    """The operations SessionManager needs over Redis; values are opaque (sealed) bytes."""
+
+    def __init__(
+        self, redis: Redis, prefix: str = "supportbot:", *, backend: str = "redis"
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.backend = backend  # "redis", or "memory" for the in-process fallback
         self._append = redis.register_script(APPEND_SCRIPT)
-        self._escalate = redis.register_script(ESCALATE_SCRIPT)
+        self._transition = redis.register_script(TRANSITION_SCRIPT)
 
     def session_key(self, session_id: str) -> str:
         return f"{self.prefix}session:{session_id}"
@@ -116,23 +191,28 @@ class RedisSessionStore(SessionStore):
     def active_key(self) -> str:
         return f"{self.prefix}sessions:active"
 
+    @property
+    def queue_key(self) -> str:
+        return f"{self.prefix}queue"
+
     @guarded
     async def create(self, session_id: str, fields: dict[str, bytes], ttl_ms: int) -> None:
         key = self.session_key(session_id)
         now = now_ms()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=fields)
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
             pipe.pexpire(key, ttl_ms)
             pipe.zadd(self.active_key, {session_id: now + ttl_ms})
             await pipe.execute()
 
     @guarded
     async def get(self, session_id: str) -> dict[str, bytes] | None:
-        raw = await self.redis.hgetall(self.session_key(session_id))
+        raw = await self.redis.hgetall(self.session_key(session_id))  # type: ignore[misc]
         return {k.decode(): v for k, v in raw.items()} if raw else None
 
     @guarded
     async def append(self, session_id: str, entry: bytes, ttl_ms: int) -> int | None:
+        """Append atomically and slide the expiry; the new length, or None if no session."""
         n = await self._append(
             keys=[self.session_key(session_id), self.messages_key(session_id), self.active_key],
             args=[entry, ttl_ms, now_ms(), session_id],
@@ -141,14 +221,82 @@ class RedisSessionStore(SessionStore):
 
     @guarded
     async def messages(self, session_id: str, start: int = 0, end: int = -1) -> list[bytes]:
-        return await self.redis.lrange(self.messages_key(session_id), start, end)
+        return await self.redis.lrange(self.messages_key(session_id), start, end)  # type: ignore[no-any-return, misc]
 
     @guarded
-    async def escalate(self, session_id: str, sealed_reasons: bytes) -> bool | None:
-        result = await self._escalate(
-            keys=[self.session_key(session_id)], args=[now_ms(), sealed_reasons]
+    async def move(self, session_id: str, move: Move, ttl_ms: int) -> MoveResult:
+        """Apply one lifecycle step atomically (see TRANSITION_SCRIPT)."""
+        pairs: list[str | bytes] = []
+        for name, value in move.set_fields:
+            pairs += [name, value]
+        flags = (
+            ("e" if move.next_episode else "")
+            + ("c" if move.context_here else "")
+            + ("r" if move.rate_episode else "")
         )
-        return None if result < 0 else bool(result)
+        raw = await self._transition(
+            keys=[
+                self.session_key(session_id),
+                self.messages_key(session_id),
+                self.queue_key,
+                self.active_key,
+            ],
+            args=[
+                "," + ",".join(move.allowed) + ",",
+                move.holder,
+                move.to,
+                now_ms(),
+                ttl_ms,
+                session_id,
+                move.queue,
+                repr(move.score),
+                move.entry,
+                flags,
+                len(move.set_fields),
+                *pairs,
+                *move.del_fields,
+            ],
+        )
+        code, previous, holder, name, length, episode = raw
+        return MoveResult(
+            int(code), _text(previous), _text(holder), _text(name), int(length), int(episode)
+        )
+
+    @guarded
+    async def set_once(self, session_id: str, name: str, value: bytes) -> bool:
+        """Set a session field only if it is not set yet; False when it was."""
+        return bool(await self.redis.hsetnx(self.session_key(session_id), name, value))  # type: ignore[misc]
+
+    @guarded
+    async def claim_notice(self, session_id: str, interval_ms: int) -> bool:
+        """True at most once per interval per session (for queue notices)."""
+        if interval_ms <= 0:
+            return True
+        key = f"{self.session_key(session_id)}:notice"
+        return bool(await self.redis.set(key, b"1", nx=True, px=interval_ms))
+
+    @guarded
+    async def queue(self) -> list[str]:
+        """Escalated and assigned sessions, in queue order."""
+        return [m.decode() for m in await self.redis.zrange(self.queue_key, 0, -1)]
+
+    @guarded
+    async def snapshots(self, session_ids: Sequence[str]) -> list[Snapshot]:
+        """Fields, last entry and length of each session that still exists, in one round trip."""
+        if not session_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in session_ids:
+                pipe.hgetall(self.session_key(sid))
+                pipe.lindex(self.messages_key(sid), -1)
+                pipe.llen(self.messages_key(sid))
+            raw = await pipe.execute()
+        out = []
+        for i, sid in enumerate(session_ids):
+            fields, last, length = raw[3 * i : 3 * i + 3]
+            if fields:
+                out.append(Snapshot(sid, {k.decode(): v for k, v in fields.items()}, last, length))
+        return out
 
     @guarded
     async def count_active(self) -> int:
@@ -161,77 +309,14 @@ class RedisSessionStore(SessionStore):
 
     @guarded
     async def ping(self) -> float:
+        """Round trip in milliseconds; raises when the store is unreachable."""
         start = time.perf_counter()
-        await self.redis.ping()
+        await self.redis.ping()  # type: ignore[misc]
         return (time.perf_counter() - start) * 1000
 
     async def aclose(self) -> None:
         await self.redis.aclose()
 
 
-@dataclass
-class _MemorySession:
-    fields: dict[str, bytes]
-    expires_at: int
-    messages: list[bytes] = field(default_factory=list)
-
-
-class MemorySessionStore(SessionStore):
-    """Process memory, for a single `make run` without Redis. Nothing persists."""
-
-    backend = "memory"
-
-    def __init__(self) -> None:
-        self._sessions: dict[str, _MemorySession] = {}
-
-    def _live(self, session_id: str) -> _MemorySession | None:
-        session = self._sessions.get(session_id)
-        if session is not None and session.expires_at <= now_ms():
-            del self._sessions[session_id]
-            return None
-        return session
-
-    async def create(self, session_id: str, fields: dict[str, bytes], ttl_ms: int) -> None:
-        self._sessions[session_id] = _MemorySession(dict(fields), now_ms() + ttl_ms)
-
-    async def get(self, session_id: str) -> dict[str, bytes] | None:
-        session = self._live(session_id)
-        return dict(session.fields) if session else None
-
-    async def append(self, session_id: str, entry: bytes, ttl_ms: int) -> int | None:
-        session = self._live(session_id)
-        if session is None:
-            return None
-        now = now_ms()
-        session.messages.append(entry)
-        session.fields["lastActivity"] = str(now).encode()
-        session.expires_at = now + ttl_ms
-        return len(session.messages)
-
-    async def messages(self, session_id: str, start: int = 0, end: int = -1) -> list[bytes]:
-        session = self._live(session_id)
-        if session is None:
-            return []
-        n = len(session.messages)
-        start = max(start + n if start < 0 else start, 0)
-        end = end + n if end < 0 else min(end, n - 1)
-        return session.messages[start : end + 1]
-
-    async def escalate(self, session_id: str, sealed_reasons: bytes) -> bool | None:
-        session = self._live(session_id)
-        if session is None:
-            return None
-        if "escalatedAt" in session.fields:
-            return False
-        session.fields.update(
-            escalatedAt=str(now_ms()).encode(), status=b"escalated", escalation=sealed_reasons
-        )
-        return True
-
-    async def count_active(self) -> int:
-        for session_id in list(self._sessions):
-            self._live(session_id)
-        return len(self._sessions)
-
-    async def ping(self) -> float:
-        return 0.0
+def _text(value: bytes | str | int) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,65 +1,39 @@
-"""The Socket.IO server and its events.
+"""The Socket.IO server and the customers' events (namespace `/`; agents: sockets/agents.py).
 
-Client -> server: join-chat, send-message, join-agents.
+Client -> server: join-chat, send-message, typing, rate, join-agents (API key, legacy).
 Server -> client: chat-joined, typing, message-chunk, message-reset, message-received,
-escalation-needed, agents-joined, error.
-Bad input gets an `error {message, code}` event; the connection stays up.
+escalation-needed, agent-joined, conversation-updated, csat-request, rated, agents-joined,
+error. Bad input gets an `error {message, code}` event; the connection stays up.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
 
 from services.chat import ChatService
 from services.errors import DomainError
-from services.logs import request_id_var, session_id_var
-from services.sessions import iso, new_id
+from services.sessions import iso
+from sockets.agents import AgentNamespace
+from sockets.base import EventNamespace
 from sockets.rooms import AGENTS, session_room
 from sockets.validation import EventSchemas
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[str, Any], Awaitable[None]]
 
+class ChatNamespace(EventNamespace):
+    """Customers, on `/`."""
 
-class ChatNamespace(socketio.AsyncNamespace):
     def __init__(self, container: Any, schemas: EventSchemas) -> None:
-        super().__init__("/")
-        self.container = container
-        self.schemas = schemas
+        super().__init__("/", container, schemas)
 
     @property
     def chat(self) -> ChatService:
-        return self.container.chat
-
-    async def fail(self, sid: str, code: str, message: str) -> None:
-        await self.emit("error", {"message": message, "code": code}, to=sid)
-
-    async def trigger_event(self, event: str, *args: Any) -> Any:
-        """Every event runs here: unknown events and failures become `error` events."""
-        request_id_var.set(new_id(8))
-        session_id_var.set(None)
-        handler = getattr(self, "on_" + event.replace("-", "_"), None)
-        if event in ("connect", "disconnect"):
-            return await super().trigger_event(event, *args)
-        sid = args[0]
-        if handler is None:
-            await self.fail(sid, "UNKNOWN_EVENT", f"unknown event {event[:64]!r}")
-            return None
-        try:
-            return await handler(sid, args[1] if len(args) > 1 else None)
-        except DomainError as exc:
-            log.info("socket event refused", extra={"event": event, "code": exc.code})
-            await self.fail(sid, exc.code, exc.detail)
-        except Exception:
-            log.exception("socket event failed", extra={"event": event})
-            await self.fail(sid, "INTERNAL_ERROR", "Something went wrong; please try again.")
-        return None
+        return self.container.chat  # type: ignore[no-any-return]
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
         log.debug("socket connected")
@@ -68,8 +42,8 @@ class ChatNamespace(socketio.AsyncNamespace):
         log.debug("socket disconnected")
 
     async def on_join_chat(self, sid: str, data: Any) -> None:
-        data = self.schemas.check("join-chat", data)
-        if "sessionId" in data:
+        data = self.check("join-chat", data)
+        if "sessionId" in data:  # a rejoin: the id is the credential, the session knows its user
             session, transcript = await self.chat.history(data["sessionId"])
         else:
             session = await self.chat.start_session(
@@ -91,7 +65,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         )
 
     async def on_send_message(self, sid: str, data: Any) -> None:
-        data = self.schemas.check("send-message", data)
+        data = self.check("send-message", data)
         room = session_room(data["sessionId"])
         joined = room in self.rooms(sid)
         if not joined:
@@ -108,8 +82,19 @@ class ChatNamespace(socketio.AsyncNamespace):
                 await self.leave_room(sid, room)
             raise
 
+    async def on_typing(self, sid: str, data: Any) -> None:
+        data = self.check("typing", data)
+        await self.chat.typing(data["sessionId"], data["isTyping"])
+
+    async def on_rate(self, sid: str, data: Any) -> None:
+        data = self.check("rate", data)
+        rating = await self.container.conversations.rate(
+            data["sessionId"], data["rating"], data.get("comment")
+        )
+        await self.emit("rated", {"sessionId": data["sessionId"], **rating}, to=sid)
+
     async def on_join_agents(self, sid: str, data: Any) -> None:
-        data = self.schemas.check("join-agents", data)
+        data = self.check("join-agents", data)
         expected = self.container.settings.admin_api_key
         if expected is None or not hmac.compare_digest(
             data["apiKey"].encode(), expected.get_secret_value().encode()
@@ -130,7 +115,9 @@ def create_socket_server(container: Any, spec: dict[str, Any]) -> socketio.Async
         logger=False,
         engineio_logger=False,
     )
-    sio.register_namespace(ChatNamespace(container, EventSchemas(spec)))
+    schemas = EventSchemas(spec)
+    sio.register_namespace(ChatNamespace(container, schemas))
+    sio.register_namespace(AgentNamespace(container, schemas))
     return sio
 
 

@@ -1,4 +1,5 @@
-"""ChatService's Notifier over Socket.IO: everything goes to the session's room."""
+"""The services' Notifier over Socket.IO: customers in their session's room on `/`,
+agents on `/agents` in rooms for everyone, each agent, admins and watchers."""
 
 from __future__ import annotations
 
@@ -6,16 +7,24 @@ from typing import Any
 
 import socketio
 
-from sockets.rooms import AGENTS, session_room
+from services.notifier import Notifier
+from sockets.rooms import (
+    ADMINS,
+    AGENTS,
+    AGENTS_NAMESPACE,
+    agent_room,
+    session_room,
+    watch_room,
+)
 
 
-class SocketNotifier:
+class SocketNotifier(Notifier):
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
 
     async def typing(self, session_id: str, is_typing: bool) -> None:
-        await self.sio.emit(
-            "typing", {"sessionId": session_id, "isTyping": is_typing}, to=session_room(session_id)
+        await self.to_customer(
+            session_id, "typing", {"sessionId": session_id, "isTyping": is_typing, "sender": "bot"}
         )
 
     async def customer_message(
@@ -27,29 +36,48 @@ class SocketNotifier:
             "message": payload["content"],
             "timestamp": payload["timestamp"],
             "isBot": False,
+            "sender": "customer",
             "userId": payload.get("userId"),
         }
-        await self.sio.emit(
-            "message-received", event, to=session_room(session_id), skip_sid=skip_sid
-        )
+        await self.to_customer(session_id, "message-received", event, skip_sid=skip_sid)
 
     async def chunk(self, session_id: str, message_id: str, delta: str) -> None:
-        await self.sio.emit(
+        await self.to_customer(
+            session_id,
             "message-chunk",
             {"sessionId": session_id, "messageId": message_id, "delta": delta},
-            to=session_room(session_id),
         )
 
     async def reset(self, session_id: str, message_id: str) -> None:
-        await self.sio.emit(
-            "message-reset",
-            {"sessionId": session_id, "messageId": message_id},
-            to=session_room(session_id),
+        await self.to_customer(
+            session_id, "message-reset", {"sessionId": session_id, "messageId": message_id}
         )
 
     async def bot_message(self, session_id: str, payload: dict[str, Any]) -> None:
-        await self.sio.emit("message-received", payload, to=session_room(session_id))
+        await self.to_customer(session_id, "message-received", {**payload, "sender": "bot"})
 
     async def escalation(self, session_id: str, payload: dict[str, Any]) -> None:
-        """To the customer's own room and to the agents; never to every client."""
+        """To the customer's own room, API-key agents on `/`, and every agent on `/agents`."""
         await self.sio.emit("escalation-needed", payload, to=[session_room(session_id), AGENTS])
+        await self.sio.emit("escalation-needed", payload, to=AGENTS, namespace=AGENTS_NAMESPACE)
+
+    async def to_customer(
+        self, session_id: str, event: str, payload: dict[str, Any], *, skip_sid: str | None = None
+    ) -> None:
+        await self.sio.emit(event, payload, to=session_room(session_id), skip_sid=skip_sid)
+
+    async def to_agents(
+        self,
+        event: str,
+        payload: dict[str, Any],
+        *,
+        session_id: str | None = None,
+        holder: str | None = None,
+    ) -> None:
+        if session_id is None:
+            rooms = [AGENTS]
+        else:
+            rooms = [ADMINS, watch_room(session_id)]
+            if holder:
+                rooms.append(agent_room(holder))
+        await self.sio.emit(event, payload, to=rooms, namespace=AGENTS_NAMESPACE)

@@ -13,6 +13,12 @@ EVENT_SCHEMAS = {
     "join-chat": "JoinChatEvent",
     "send-message": "SendMessageEvent",
     "join-agents": "JoinAgentsEvent",
+    "typing": "TypingEvent",
+    "rate": "RateEvent",
+    "agent:typing": "AgentTypingEvent",
+    "agent:set-presence": "SetPresenceEvent",
+    "agent:watch": "WatchEvent",
+    "agent:unwatch": "WatchEvent",
 }
 
 

@@ -11,7 +11,8 @@ from services.escalation import EscalationPolicy
 from services.metrics import Metrics
 from services.responders.base import Delta, Prompt, Reply, Reset, Responder, ResponderError
 from services.sessions import SessionManager
-from services.store import MemorySessionStore
+from services.container import in_process_redis
+from services.store import SessionStore
 
 
 class Recording(Responder):
@@ -49,7 +50,7 @@ def service(responder, max_history=2):
     notes = Notes()
     chat = ChatService(
         sessions=SessionManager(
-            MemorySessionStore(), Sealer.from_setting(new_key()), ttl_ms=60_000
+            SessionStore(in_process_redis()), Sealer.from_setting(new_key()), ttl_ms=60_000
         ),
         responder=responder,
         policy=EscalationPolicy(s.escalation_patterns, 0.5),
@@ -104,10 +105,17 @@ async def test_no_responder_at_all_is_a_technical_error_escalation_not_a_crash()
     assert [r.rule for r in result.reasons] == ["technical_error"]
     assert "member of our team" in result.text
     assert [e[0] for e in notes.log].count("escalation") == 1
-    await chat.send(session_id=session.id, user_id="u", message="hello?")
-    assert [e[0] for e in notes.log].count("escalation") == 1  # idempotent
+    calls = len(chat.responder.prompts)
+    second = await chat.send(session_id=session.id, user_id="u", message="hello?")
+    assert [e[0] for e in notes.log].count("escalation") == 1  # one handoff per episode
+    assert second.held and second.status == "escalated" and len(chat.responder.prompts) == calls
     stored, transcript = await chat.history(session.id)
-    assert stored.status == "escalated" and len(transcript) == 4
+    roles = [(e["role"], e.get("event"), e.get("notice")) for e in transcript]
+    assert stored.status == "escalated"
+    assert roles == [
+        ("user", None, None), ("assistant", None, None), ("system", "escalated", None),
+        ("user", None, None), ("assistant", None, True),  # at most one queue notice a while
+    ]
 
 
 @pytest.mark.parametrize("text", ["", "   ", "x" * 51])

@@ -1,0 +1,52 @@
+"""What every namespace shares: payloads validated against the spec's event schemas, and
+every failure turned into an `error {message, code}` event that leaves the connection up."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import socketio
+
+from services.errors import DomainError
+from services.logs import request_id_var, session_id_var
+from services.sessions import new_id
+from sockets.validation import EventSchemas
+
+log = logging.getLogger(__name__)
+
+
+class EventNamespace(socketio.AsyncNamespace):
+    prefix = ""  # schema names of this namespace's events start with it (see validation.py)
+
+    def __init__(self, namespace: str, container: Any, schemas: EventSchemas) -> None:
+        super().__init__(namespace)
+        self.container = container
+        self.schemas = schemas
+
+    def check(self, event: str, data: Any) -> dict[str, Any]:
+        return self.schemas.check(self.prefix + event, data)
+
+    async def fail(self, sid: str, code: str, message: str) -> None:
+        await self.emit("error", {"message": message, "code": code}, to=sid)
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        """Every event runs here: unknown events and failures become `error` events."""
+        request_id_var.set(new_id(8))
+        session_id_var.set(None)
+        if event in ("connect", "disconnect"):
+            return await super().trigger_event(event, *args)
+        sid = args[0]
+        handler = getattr(self, "on_" + event.replace("-", "_"), None)
+        if handler is None:
+            await self.fail(sid, "UNKNOWN_EVENT", f"unknown event {event[:64]!r}")
+            return None
+        try:
+            return await handler(sid, args[1] if len(args) > 1 else None)
+        except DomainError as exc:
+            log.info("socket event refused", extra={"event": event, "code": exc.code})
+            await self.fail(sid, exc.code, exc.detail)
+        except Exception:
+            log.exception("socket event failed", extra={"event": event})
+            await self.fail(sid, "INTERNAL_ERROR", "Something went wrong; please try again.")
+        return None
