@@ -255,14 +255,15 @@ class AgentService:
         counters = [self.keys.fail_account(email), self.keys.fail_ip(ip or "unknown")]
         wait_ms = await self._reserve(keys=counters, args=[self.max_failures, self.window])
         if wait_ms:
-            log.warning("sign-in throttled for %s from %s", email, ip)
+            log.warning("sign-in throttled (from %s)", ip)
             raise TooManyAttempts(math.ceil(int(wait_ms) / 1000))
         agent_id = await self.redis.hget(self.keys.by_email, email)
         raw = await self.redis.hgetall(self.keys.agent(text(agent_id))) if agent_id else {}
         row = {text(k): text(v) for k, v in raw.items()}
         if not row:
             await self.passwords.verify_dummy(password)
-            log.info("sign-in failed: no account for %s (from %s)", email, ip)
+            # not the e-mail typed: people sometimes type a password into that field
+            log.info("sign-in failed: no such account (from %s)", ip)
             raise InvalidCredentials()
         agent = Agent.from_hash(row)
         stored = row.get("passwordHash", "")
@@ -354,6 +355,11 @@ class AgentService:
             if name is not None and text(disabled) != "1"
         ]
         return sorted(agents, key=lambda a: (a["name"].lower(), a["id"]))
+
+    @guarded
+    async def online_ids(self) -> set[str]:
+        """Ids of the agents with a live socket (for marking a list of agents online)."""
+        return set(await self.tracker.online_ids())
 
     @guarded
     async def online_count(self) -> int:

@@ -422,6 +422,7 @@ async def test_presence_is_shared_between_instances(make: Callable[..., AgentSer
     assert await one.connected(ann.id, "s2") is False  # a second tab changes nothing
     assert await two.connected(bob.id, "s3") is True
     assert await one.online_count() == 2
+    assert await one.online_ids() == {ann.id, bob.id}
 
     await two.set_presence(ann.id, "away")
     assert (await one.get(ann.id)).presence == "away"
