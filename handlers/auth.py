@@ -7,7 +7,7 @@ import hmac
 from typing import Any
 
 from connexion.context import context
-from connexion.exceptions import OAuthScopeProblem
+from connexion.exceptions import Forbidden as ForbiddenProblem
 
 from services.errors import DomainError, StorageUnavailable
 
@@ -36,9 +36,7 @@ async def admin_token_info(token: str, request: Any = None) -> dict | None:
     """An admin's token; an agent's valid token is 403, not 401."""
     info = await agent_token_info(token, request)
     if info is not None and not info["agent"].is_admin:
-        raise OAuthScopeProblem(
-            required_scopes=["admin"], token_scopes=["agent"], detail="admins only"
-        )
+        raise ForbiddenProblem(detail="this needs an admin's sign-in")
     return info
 
 

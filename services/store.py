@@ -90,7 +90,10 @@ while i <= #ARGV do
   redis.call('HDEL', s, ARGV[i])
   i = i + 1
 end
-if string.find(ARGV[10], 'e', 1, true) then ep = redis.call('HINCRBY', s, 'episode', 1) end
+if string.find(ARGV[10], 'e', 1, true) then
+  ep = ep + 1
+  redis.call('HSET', s, 'episode', ep)
+end
 if string.find(ARGV[10], 'c', 1, true) then redis.call('HSET', s, 'contextFrom', n) end
 if string.find(ARGV[10], 'r', 1, true) then redis.call('HSET', s, 'csatEpisode', ep) end
 if ARGV[7] == 'add' then
