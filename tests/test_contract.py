@@ -10,19 +10,41 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from app import create_app
 from tests.conftest import make_settings
 
-APP_SETTINGS = make_settings(admin_api_key="contract-admin-key")
+ADMIN = {"email": "contract-admin@example.com", "password": "contract-pass-1"}
+APP_SETTINGS = make_settings(
+    admin_api_key="contract-admin-key",
+    admin_email=ADMIN["email"],
+    admin_password=ADMIN["password"],
+    login_max_failures=1_000_000,  # generated sign-ins fail by the hundred from one address
+)
 schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", create_app(APP_SETTINGS))
 
 
-@schemathesis.auth()
-class AdminKey:
-    """The admin API's key, so the knowledge operations are exercised past 401."""
+@schemathesis.auth(refresh_interval=None)
+class AdminCredentials:
+    """The admin API key and an admin's bearer token, so every operation is exercised past
+    401. Signing out revokes a token, so that operation gets a fresh one of its own."""
+
+    token: str | None = None
+
+    def login(self, case):
+        res = schema["/agents/login"]["POST"].Case(body=ADMIN, media_type="application/json").call()
+        assert res.status_code == 200, res.text
+        return res.json()["token"]
 
     def get(self, case, ctx):
-        return APP_SETTINGS.admin_api_key.get_secret_value()
+        if case.operation.path == "/agents/logout":
+            return self.login(case)
+        if AdminCredentials.token is None:
+            AdminCredentials.token = self.login(case)
+        return AdminCredentials.token
 
     def set(self, case, data, ctx):
-        case.headers = {**(case.headers or {}), "X-API-Key": data}
+        case.headers = {
+            **(case.headers or {}),
+            "X-API-Key": APP_SETTINGS.admin_api_key.get_secret_value(),
+            "Authorization": f"Bearer {data}",
+        }
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -6,6 +6,8 @@
   const KEYS = { user: "supportbot.userId", session: "supportbot.sessionId" };
   const SESSION_ID = /^[A-Za-z0-9_-]{16,128}$/; // the spec's SessionIdValue
   const REPLY_TIMEOUT_MS = 60000; // Send comes back even if a reply never arrives
+  const TYPING_IDLE_MS = 2000;    // "stopped typing" this long after the last key
+  const RATING_ACK_MS = 5000;     // no `rated` over the socket by then: try the REST route
   const HEALTH_EVERY_MS = 30000;
   const MAX_ALERTS = 3;
 
@@ -16,6 +18,8 @@
     alerts: $("alerts"), announcer: $("announcer"), connection: $("connection"),
     providers: $("providers"), providersSummary: $("providers-summary"),
     statusDetails: $("status-details"), newChat: $("new-chat"),
+    csat: $("csat"), csatStars: $("csat-stars"), csatValue: $("csat-value"), csatComment: $("csat-comment"),
+    csatError: $("csat-error"), csatSubmit: $("csat-submit"), csatSkip: $("csat-skip"),
   };
   const coarsePointer = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
 
@@ -62,6 +66,11 @@
     max: Number(els.input.getAttribute("maxlength")) || 4000,
     nearLimitAnnounced: false,
     escalation: null,     // the notice's reasons line while it shows
+    status: null,         // the conversation's: active | escalated | assigned | resolved
+    agentName: null,      // who holds it, while a person does
+    queuePosition: null,  // while waiting for a person
+    typingOut: null,      // {sessionId, timer} while the customer types to a person
+    rating: null,         // {episode, sending, timer} while the rating prompt is up
   };
   const byId = new Map(); // messageId -> <li>
 
@@ -95,12 +104,18 @@
   }
 
   // --- messages ----------------------------------------------------------------------------
-  const WHO = { user: "You said: ", assistant: "Assistant said: ", system: "" };
+  const WHO = { user: "You said: ", assistant: "Assistant said: ", agent: "", system: "" };
 
-  function addMessage(role, text, id) {
+  /** A message; an agent's carries the agent's name (`name`) above the text. */
+  function addMessage(role, text, id, name) {
     const stick = role === "user" || nearBottom();
     const li = el("li", "msg msg--" + (WHO[role] === undefined ? "system" : role));
-    if (WHO[role]) li.appendChild(el("span", "visually-hidden", WHO[role]));
+    if (role === "agent") {
+      li.appendChild(el("span", "msg__who", name || "Support team"));
+      li.appendChild(el("span", "visually-hidden", " said: "));
+    } else if (WHO[role]) {
+      li.appendChild(el("span", "visually-hidden", WHO[role]));
+    }
     li.appendChild(el("span", "msg__text", text || ""));
     if (id) {
       li.dataset.id = id;
@@ -165,14 +180,62 @@
     byId.clear();
   }
 
+  /** What a lifecycle step says to the customer (the transcript's own words are for agents). */
+  function systemText(entry) {
+    const by = entry.by && typeof entry.by.name === "string" ? entry.by.name : null;
+    switch (entry.event) {
+      case "escalated": return null; // the bot's own reply and the notice say so
+      case "assigned": return (by || "A member of our team") + " joined the conversation";
+      case "transferred": return "Your conversation was passed to another member of our team.";
+      case "released": return "Your conversation is back in the queue; the next person free will reply.";
+      case "handed_back": return "The assistant is back. Ask it anything.";
+      case "resolved": return "This conversation was marked as resolved.";
+      case "rated": return "Thank you for your rating.";
+      case "reopened": return null;
+      default: return typeof entry.content === "string" && entry.content ? entry.content : null;
+    }
+  }
+
   function showHistory(history) {
     clearTranscript();
     for (const entry of Array.isArray(history) ? history : []) {
       if (!entry || typeof entry.content !== "string") continue;
-      const li = addMessage(entry.role, entry.content, entry.id);
-      if (entry.role === "assistant") describe(li, entry);
+      if (entry.role === "note") continue; // never sent to customers; never shown if it were
+      if (entry.role === "system") {
+        const text = systemText(entry);
+        if (text) addMessage("system", text, entry.id);
+        continue;
+      }
+      if (entry.role === "agent") {
+        addMessage("agent", entry.content, entry.id, entry.agentName);
+        continue;
+      }
+      const li = addMessage(entry.role === "user" ? "user" : "assistant", entry.content, entry.id);
+      if (entry.role === "assistant") {
+        if (entry.notice) li.classList.add("msg--notice");
+        else describe(li, entry);
+      }
     }
     scrollDown();
+  }
+
+  /** Who holds the conversation, from the transcript: the last agent to join or write. */
+  function holderFrom(history) {
+    for (const entry of (Array.isArray(history) ? history : []).slice().reverse()) {
+      if (!entry) continue;
+      if (entry.role === "agent" && entry.agentName) return entry.agentName;
+      if (entry.role === "system" && entry.event === "assigned" && entry.by) return entry.by.name || null;
+    }
+    return null;
+  }
+
+  /** True when the last resolved episode has no rating yet. */
+  function awaitsRating(history) {
+    for (const entry of (Array.isArray(history) ? history : []).slice().reverse()) {
+      if (entry && entry.role === "system" && entry.event === "rated") return false;
+      if (entry && entry.role === "system" && entry.event === "resolved") return true;
+    }
+    return false;
   }
 
   function lastEscalationReasons(history) {
@@ -212,14 +275,33 @@
     const why = reasonsText(reasons);
     if (state.escalation !== null && (state.escalation === why || !why)) return;
     state.escalation = why;
+    renderEscalation();
+  }
+
+  function renderEscalation() {
     const head = el("strong", null, "A member of our team will take over this conversation.");
     const body = el("p", "notice__more", "We have passed it on; a person will reply here as soon as possible.");
     els.escalation.replaceChildren(head, body);
-    if (why) els.escalation.appendChild(el("p", null, why));
+    if (state.queuePosition) {
+      const place = state.queuePosition === 1 ? "You're next in the queue."
+        : "You're number " + state.queuePosition + " in the queue.";
+      els.escalation.appendChild(el("p", "notice__queue", place));
+    }
+    if (state.escalation) els.escalation.appendChild(el("p", null, state.escalation));
+  }
+
+  /** The queue position while waiting; shown in the notice (a status region) when it changes. */
+  function setQueuePosition(position) {
+    const n = Number(position);
+    const next = Number.isInteger(n) && n > 0 ? n : null;
+    if (next === state.queuePosition) return;
+    state.queuePosition = next;
+    if (state.escalation !== null) renderEscalation();
   }
 
   function hideEscalation() {
     state.escalation = null;
+    state.queuePosition = null;
     els.escalation.replaceChildren();
   }
 
@@ -247,12 +329,19 @@
     els.input.focus();
   }
 
-  function setTyping(on) {
+  /** "Assistant is typing…", or "<agent> is typing…" when `who` names a person. */
+  function setTyping(on, who) {
     if (!on) { els.typing.replaceChildren(); return; }
-    if (els.typing.childElementCount) return;
+    const label = (who || "Assistant") + " is typing…";
+    if (els.typing.textContent === label) return;
     const dots = el("span", "dots");
     dots.setAttribute("aria-hidden", "true");
-    els.typing.replaceChildren(dots, document.createTextNode("Assistant is typing…"));
+    els.typing.replaceChildren(dots, document.createTextNode(label));
+  }
+
+  /** A person has (or is about to have) the conversation: no bot reply to wait for. */
+  function withPeople() {
+    return state.status === "escalated" || state.status === "assigned";
   }
 
   function setConnection(stateName, label) {
@@ -365,9 +454,14 @@
     store.set(KEYS.session, data.sessionId);
     settle();
     setTyping(false);
+    stopTyping();
     showHistory(data.history);
-    if (data.status === "escalated") showEscalation(lastEscalationReasons(data.history));
+    state.status = typeof data.status === "string" ? data.status : "active";
+    state.agentName = state.status === "assigned" ? holderFrom(data.history) : null;
+    if (state.status === "escalated") showEscalation(lastEscalationReasons(data.history));
     else hideEscalation();
+    if (state.status === "resolved" && awaitsRating(data.history)) askForRating(null);
+    else hideRating();
     if (!els.messages.childElementCount) {
       addMessage("system", "Hi! How can we help? Ask a question below; "
         + "if the assistant cannot help, a person from our team will take over.");
@@ -378,7 +472,9 @@
   });
 
   socket.on("typing", (data) => {
-    if (data && data.sessionId === state.sessionId) setTyping(Boolean(data.isTyping));
+    if (!data || data.sessionId !== state.sessionId) return;
+    const who = data.sender === "agent" ? data.agentName || state.agentName || "Support agent" : null;
+    setTyping(Boolean(data.isTyping), who);
   });
 
   function forThisSession(data) {
@@ -404,6 +500,16 @@
 
   socket.on("message-received", (data) => {
     if (!forThisSession(data) || typeof data.message !== "string") return;
+    if (data.sender === "agent") {
+      if (data.messageId && byId.has(data.messageId)) return;
+      const name = typeof data.agentName === "string" && data.agentName ? data.agentName : state.agentName;
+      if (name) state.agentName = name;
+      addMessage("agent", data.message, data.messageId, name);
+      setTyping(false);
+      settle();
+      announce((name || "Support agent") + " said: " + data.message);
+      return;
+    }
     if (data.isBot === false) {
       // The customer's own words, sent from another tab or over the REST API.
       if (data.messageId && byId.has(data.messageId)) return;
@@ -416,7 +522,8 @@
     if (!li) li = addMessage("assistant", "", data.messageId);
     li.classList.remove("msg--streaming");
     textOf(li).textContent = data.message;
-    describe(li, data);
+    if (data.notice) li.classList.add("msg--notice"); // a holding notice while waiting
+    else describe(li, data);
     if (stick) scrollDown();
     setTyping(false);
     settle();
@@ -428,10 +535,67 @@
     if (data && data.sessionId === state.sessionId) showEscalation(data.reasons);
   });
 
+  // --- a person takes over, hands back, resolves --------------------------------------------------
+  socket.on("agent-joined", (data) => {
+    if (!forThisSession(data)) return;
+    const name = typeof data.agentName === "string" && data.agentName ? data.agentName : "A member of our team";
+    state.agentName = name;
+    state.status = "assigned";
+    hideEscalation();
+    addMessage("system", name + " joined the conversation");
+    announce(name + " joined the conversation.");
+    settle();
+    updateComposer();
+  });
+
+  socket.on("conversation-updated", (data) => {
+    if (!forThisSession(data) || typeof data.status !== "string") return;
+    const previous = state.status;
+    state.status = data.status;
+    if (typeof data.agentName === "string" && data.agentName) state.agentName = data.agentName;
+    if (data.status === "escalated") {
+      if (state.escalation === null) showEscalation([]);
+      setQueuePosition(data.queuePosition);
+      if (data.event === "released") {
+        state.agentName = null;
+        setTyping(false);
+        addMessage("system", "Your conversation is back in the queue; the next person free will reply.");
+      }
+    } else if (data.status === "assigned") {
+      hideEscalation();
+    } else {
+      hideEscalation();
+      setTyping(false);
+      state.agentName = null;
+      if (data.status === "active" && data.event === "handed_back") {
+        addMessage("system", "The assistant is back. Ask it anything.");
+        announce("The assistant is back.");
+      } else if (data.status === "resolved" && previous !== "resolved") {
+        addMessage("system", "This conversation was marked as resolved.");
+      }
+    }
+    if (!withPeople()) stopTyping();
+    if (data.status !== "resolved") hideRating();
+    settle();
+    updateComposer();
+  });
+
+  socket.on("csat-request", (data) => {
+    if (forThisSession(data)) askForRating(data.episode);
+  });
+
+  socket.on("rated", (data) => {
+    if (forThisSession(data) && state.rating) ratingDone();
+  });
+
   socket.on("error", (data) => {
     const code = data && data.code;
     const message = data && typeof data.message === "string" ? data.message : null;
     const joining = state.joining;
+    if (state.rating && state.rating.sending && !state.pending && !joining) {
+      ratingFailed(code, message);
+      return;
+    }
     if (joining && joining.withSession && (code === "SESSION_NOT_FOUND" || code === "INVALID_PAYLOAD")) {
       // The remembered conversation has expired (or was never valid): start a new one.
       forgetSession();
@@ -455,7 +619,31 @@
   });
 
   // --- page controls -------------------------------------------------------------------------------
-  els.input.addEventListener("input", () => { autosize(); updateComposer(); });
+  els.input.addEventListener("input", () => { autosize(); updateComposer(); noteTyping(); });
+  els.input.addEventListener("blur", () => stopTyping());
+
+  /** Tell the person on the other side the customer is typing (only while a person has it). */
+  function noteTyping() {
+    if (!withPeople() || !state.connected || !state.sessionId || !els.input.value.trim()) {
+      stopTyping();
+      return;
+    }
+    if (!state.typingOut || state.typingOut.sessionId !== state.sessionId) {
+      stopTyping();
+      state.typingOut = { sessionId: state.sessionId, timer: 0 };
+      socket.emit("typing", { sessionId: state.sessionId, isTyping: true });
+    }
+    clearTimeout(state.typingOut.timer);
+    state.typingOut.timer = setTimeout(stopTyping, TYPING_IDLE_MS);
+  }
+
+  function stopTyping() {
+    const out = state.typingOut;
+    if (!out) return;
+    clearTimeout(out.timer);
+    state.typingOut = null;
+    if (state.connected) socket.emit("typing", { sessionId: out.sessionId, isTyping: false });
+  }
   els.input.addEventListener("keydown", (event) => {
     if (event.key !== "Enter" || event.shiftKey || event.isComposing || coarsePointer) return;
     event.preventDefault();
@@ -466,10 +654,14 @@
     event.preventDefault();
     const text = els.input.value.trim();
     if (els.send.disabled || !text || text.length > state.max) return;
+    stopTyping();
     const li = addMessage("user", text);
-    const pending = { text, li, timer: 0 };
-    pending.timer = setTimeout(() => { if (state.pending === pending) settle(); }, REPLY_TIMEOUT_MS);
-    state.pending = pending;
+    if (!withPeople()) {
+      // The bot answers: hold the box until it has. A person answers in their own time.
+      const pending = { text, li, timer: 0 };
+      pending.timer = setTimeout(() => { if (state.pending === pending) settle(); }, REPLY_TIMEOUT_MS);
+      state.pending = pending;
+    }
     socket.emit("send-message", { sessionId: state.sessionId, message: text, userId: userId() });
     els.input.value = "";
     autosize();
@@ -477,14 +669,120 @@
   });
 
   els.newChat.addEventListener("click", () => {
+    stopTyping();
     forgetSession();
     settle();
     setTyping(false);
     hideEscalation();
+    hideRating();
+    state.status = null;
+    state.agentName = null;
     els.alerts.replaceChildren();
     clearTranscript();
     if (state.connected) join();
     else updateComposer();
+    els.input.focus();
+  });
+
+  // --- the rating after a person resolved the conversation ----------------------------------------
+  function checkedRating() {
+    const input = els.csat.querySelector('input[name="rating"]:checked');
+    return input ? Number(input.value) : null;
+  }
+
+  function showStars() {
+    const rating = checkedRating();
+    els.csatStars.dataset.value = rating ? String(rating) : "";
+    const words = ["", "Poor", "Not great", "Okay", "Good", "Excellent"];
+    els.csatValue.textContent = rating ? words[rating] : "";
+  }
+
+  function askForRating(episode) {
+    if (state.rating && state.rating.episode === episode && !els.csat.hidden) return;
+    clearTimeout(state.rating && state.rating.timer);
+    state.rating = { episode, sending: false, timer: 0 };
+    els.csat.reset();
+    showStars();
+    els.csatError.textContent = "";
+    els.csatSubmit.disabled = false;
+    els.csat.hidden = false;
+    announce("How did we do? You can rate this conversation from 1 to 5 stars.");
+    scrollDown();
+  }
+
+  function hideRating() {
+    if (state.rating) clearTimeout(state.rating.timer);
+    state.rating = null;
+    els.csat.hidden = true;
+  }
+
+  function ratingDone() {
+    const wasFocused = els.csat.contains(document.activeElement);
+    hideRating();
+    addMessage("system", "Thank you for your rating.");
+    announce("Thank you for your rating.");
+    if (wasFocused) els.input.focus();
+  }
+
+  function ratingFailed(code, message) {
+    if (!state.rating) return;
+    if (code === "NOTHING_TO_RATE") { ratingDone(); return; } // already rated (another tab)
+    clearTimeout(state.rating.timer);
+    state.rating.sending = false;
+    els.csatSubmit.disabled = false;
+    els.csatError.textContent = message || "Your rating was not sent; please try again.";
+  }
+
+  /** The REST route, when the socket is down or did not answer. */
+  async function rateOverRest(payload) {
+    try {
+      const res = await fetch("/api/v1/chat/session/" + encodeURIComponent(payload.sessionId) + "/rating", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ rating: payload.rating, ...(payload.comment ? { comment: payload.comment } : {}) }),
+      });
+      if (res.ok) { ratingDone(); return; }
+      let body = null;
+      try { body = await res.json(); } catch (err) { body = null; }
+      ratingFailed(body && body.code, body && typeof body.detail === "string" ? body.detail : null);
+    } catch (err) {
+      ratingFailed(null, "Your rating could not be sent; check your connection and try again.");
+    }
+  }
+
+  els.csatStars.addEventListener("change", () => {
+    showStars();
+    els.csatError.textContent = "";
+  });
+
+  els.csat.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const rating = checkedRating();
+    if (!state.rating || state.rating.sending || !state.sessionId) return;
+    if (!rating) {
+      els.csatError.textContent = "Choose from 1 to 5 stars first.";
+      els.csat.querySelector('input[name="rating"]').focus();
+      return;
+    }
+    const comment = els.csatComment.value.trim();
+    const payload = { sessionId: state.sessionId, rating };
+    if (comment) payload.comment = comment;
+    state.rating.sending = true;
+    els.csatSubmit.disabled = true;
+    els.csatError.textContent = "";
+    if (state.connected) {
+      const pending = state.rating;
+      socket.emit("rate", payload);
+      pending.timer = setTimeout(() => {
+        if (state.rating === pending && pending.sending) rateOverRest(payload);
+      }, RATING_ACK_MS);
+    } else {
+      rateOverRest(payload);
+    }
+  });
+
+  els.csatSkip.addEventListener("click", () => {
+    hideRating();
     els.input.focus();
   });
 

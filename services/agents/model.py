@@ -15,7 +15,8 @@ ROLES: tuple[Role, ...] = ("agent", "admin")
 PRESENCES: tuple[Presence, ...] = ("online", "away")
 MIN_PASSWORD = 8
 MAX_NAME = 100
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+BLANKS = " \t\r\n\f\v"  # ASCII white space, as the spec's patterns name it
+EMAIL = re.compile(r"^[^@ \t\r\n\f\v]+@[^@ \t\r\n\f\v]+$")
 
 
 def text(value: bytes | str | None) -> str:
@@ -25,7 +26,7 @@ def text(value: bytes | str | None) -> str:
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    return email.strip(BLANKS).lower()
 
 
 def check_email(email: str) -> str:
@@ -36,7 +37,7 @@ def check_email(email: str) -> str:
 
 
 def check_name(name: str) -> str:
-    name = name.strip()
+    name = name.strip(BLANKS)
     if not name or len(name) > MAX_NAME:
         raise InvalidPayload(f"name must be 1 to {MAX_NAME} characters")
     return name

@@ -1,7 +1,8 @@
 """Browser-test fixtures: the real server started the way operators start it (uvicorn in a
-subprocess, on a free port, with its own Redis key prefix and no LLM keys), one headless
-Debian Chromium for the whole run, and a fresh browser context (fresh localStorage, so a
-fresh conversation) per test."""
+subprocess, on a free port, with its own Redis key prefix, no LLM keys and a first admin from
+ADMIN_EMAIL/ADMIN_PASSWORD), one headless Debian Chromium for the whole run, and a fresh
+browser context (fresh storage, so a fresh conversation and no sign-in) per test. A pair of
+instances sharing one Redis prefix and keys is there for the tests that need two."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 DEMO_KB = ROOT / "services" / "knowledge" / "demo" / "shop.yaml"
 START_TIMEOUT = 90.0
+ADMIN_EMAIL = "admin@supportbot.test"
+ADMIN_PASSWORD = "browser-tests-admin-password"
+ADMIN_NAME = "Administrator"  # what the server calls the admin it creates at start-up
 
 
 def free_port() -> int:
@@ -54,6 +58,8 @@ def server_env(prefix: str) -> dict[str, str]:
             "ESCALATION_KEYWORDS": "urgent,emergency,complaint,supervisor,manager,cancel,refund",
             "MAX_MESSAGE_LENGTH": "4000",
             "LOG_LEVEL": "INFO",
+            "ADMIN_EMAIL": ADMIN_EMAIL,
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
         }
     )
     return env
@@ -113,12 +119,9 @@ async def stop(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-@pytest.fixture(scope="session")
-async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    """`uvicorn app:create_app --factory` as a subprocess; stopped and its keys deleted after."""
+async def launch(env: dict[str, str], log_path: Path) -> LiveServer:
+    """`uvicorn app:create_app --factory` as a subprocess on a free port, once it is healthy."""
     port = free_port()
-    prefix = f"test:browser:{uuid.uuid4().hex}:"
-    log_path = tmp_path_factory.mktemp("browser") / "server.log"
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -134,16 +137,51 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
             "--timeout-graceful-shutdown",
             "5",
             cwd=ROOT,
-            env=server_env(prefix),
+            env=env,
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
         )
-    srv = LiveServer(f"http://127.0.0.1:{port}", prefix, process, log_path)
+    srv = LiveServer(f"http://127.0.0.1:{port}", env["REDIS_KEY_PREFIX"], process, log_path)
     try:
         await wait_until_healthy(srv)
+    except BaseException:
+        await stop(process)
+        raise
+    return srv
+
+
+@pytest.fixture(scope="session")
+async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
+    """The server every page test uses; stopped and its keys deleted after."""
+    prefix = f"test:browser:{uuid.uuid4().hex}:"
+    srv = await launch(server_env(prefix), tmp_path_factory.mktemp("browser") / "server.log")
+    try:
         yield srv
     finally:
-        await stop(process)
+        await stop(srv.process)
+        await delete_prefix(prefix)
+
+
+@pytest.fixture(scope="session")
+async def server_pair(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
+    """Two instances as behind a load balancer: one Redis prefix, one encryption key (so one
+    token key), Socket.IO fanned out through Redis. Started only for the tests that ask."""
+    prefix = f"test:browser-pair:{uuid.uuid4().hex}:"
+    env = server_env(prefix)
+    logs = tmp_path_factory.mktemp("browser-pair")
+    first = await launch(env, logs / "first.log")
+    try:
+        second = await launch(env, logs / "second.log")
+    except BaseException:
+        await stop(first.process)
+        await delete_prefix(prefix)
+        raise
+    try:
+        yield first, second
+    finally:
+        await asyncio.gather(stop(first.process), stop(second.process))
         await delete_prefix(prefix)
 
 

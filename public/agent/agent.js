@@ -1,0 +1,1204 @@
+// The agent console: sign in, the live queue, one conversation at a time.
+// REST for reading and acting, the /agents Socket.IO namespace for everything live (no polling).
+// Everything the server sends is rendered with textContent, never parsed as HTML.
+(function () {
+  "use strict";
+
+  const API = "/api/v1";
+  const KEYS = {
+    token: "supportbot.agentToken", agent: "supportbot.agent", expires: "supportbot.agentExpires",
+    presence: "supportbot.agentPresence", alerts: "supportbot.agentAlerts",
+  };
+  const TYPING_IDLE_MS = 2500;       // stop "typing" this long after the last key
+  const CUSTOMER_TYPING_MAX_MS = 12000; // hide a customer's typing if its "stopped" never comes
+  const RECONNECT_REFUSED_MS = 4000;
+  const MAX_TIMER_MS = 2147483647;
+
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    signin: $("signin"), signinForm: $("signin-form"), email: $("email"), password: $("password"),
+    signinSubmit: $("signin-submit"), signinError: $("signin-error"), signinInfo: $("signin-info"),
+    console: $("console"), connection: $("connection"), presence: $("presence"),
+    alertsToggle: $("alerts-toggle"), me: $("me"), signout: $("signout"),
+    queueTitle: $("queue-title"), queue: $("queue"), queueEmpty: $("queue-empty"),
+    countEscalated: $("count-escalated"), countAssigned: $("count-assigned"),
+    filters: Array.from(document.querySelectorAll(".filter")),
+    online: $("online"), onlineCount: $("online-count"),
+    pane: $("conversation-pane"), paneEmpty: $("pane-empty"), conv: $("conversation"),
+    convTitle: $("conv-title"), convStatus: $("conv-status"), convHolder: $("conv-holder"),
+    convSession: $("conv-session"), convAlert: $("conv-alert"), reasons: $("reasons"), csat: $("csat"),
+    claim: $("claim"), handback: $("handback"), resolve: $("resolve"),
+    transferForm: $("transfer-form"), transferTo: $("transfer-to"), transfer: $("transfer"),
+    transcript: $("transcript"), customerTyping: $("customer-typing"),
+    composer: $("composer"), reply: $("reply"), replyLabel: $("reply-label"), send: $("send"),
+    hint: $("composer-hint"), announcer: $("announcer"),
+    resolveDialog: $("resolve-dialog"), resolveForm: $("resolve-form"), resolveNote: $("resolve-note"),
+    resolveCancel: $("resolve-cancel"), resolveConfirm: $("resolve-confirm"),
+  };
+
+  // --- storage: the token lives in this tab only (sessionStorage) ----------------------
+  function storage(kind) {
+    const memory = new Map();
+    return {
+      get(key) {
+        try { return window[kind].getItem(key); } catch (err) { return memory.get(key) || null; }
+      },
+      set(key, value) {
+        if (value) memory.set(key, value); else memory.delete(key);
+        try {
+          if (value) window[kind].setItem(key, value); else window[kind].removeItem(key);
+        } catch (err) { /* memory only */ }
+      },
+    };
+  }
+  const tab = storage("sessionStorage");
+  const prefs = storage("localStorage");
+
+  // --- state ---------------------------------------------------------------------------------
+  const state = {
+    token: null,
+    agent: null,          // {id, name, email, role}
+    expiryTimer: 0,
+    socket: null,
+    queue: new Map(),     // sessionId -> QueueItem
+    filter: "all",
+    presence: [],         // [{id, name, presence}]
+    open: null,           // {id, conversation, ids: Set, loaded}
+    reloadTimer: 0,
+    typingOut: null,      // {sessionId, timer} while this agent is typing a reply
+    customerTypingTimer: 0,
+    alerts: prefs.get(KEYS.alerts) === "on",
+    audio: null,
+    busy: false,          // an action (claim, transfer, …) is in flight
+  };
+
+  // --- small helpers ---------------------------------------------------------------------------
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function announce(text) {
+    els.announcer.appendChild(el("p", null, text));
+    while (els.announcer.childElementCount > 3) els.announcer.firstElementChild.remove();
+  }
+
+  function isObject(value) { return value !== null && typeof value === "object"; }
+
+  function parseTime(value) {
+    const t = typeof value === "number" ? value : Date.parse(value);
+    return Number.isFinite(t) ? t : null;
+  }
+
+  function clock(value) {
+    const t = parseTime(value);
+    return t === null ? "" : new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function timeNode(value) {
+    const t = parseTime(value);
+    const node = el("time", "entry__time", clock(value));
+    if (t !== null) {
+      node.dateTime = new Date(t).toISOString();
+      node.title = new Date(t).toLocaleString();
+    }
+    return node;
+  }
+
+  /** "45 s", "3 min", "1 h 05 min" */
+  function duration(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return s + " s";
+    const m = Math.floor(s / 60);
+    if (m < 60) return m + " min";
+    const h = Math.floor(m / 60);
+    if (h < 48) return h + " h " + String(m % 60).padStart(2, "0") + " min";
+    return Math.floor(h / 24) + " days";
+  }
+
+  function shortUser(userId) {
+    const id = typeof userId === "string" ? userId : "";
+    if (!id) return "Customer";
+    return "Customer " + (id.length > 14 ? id.slice(0, 6) + "…" + id.slice(-4) : id);
+  }
+
+  function percent(value) {
+    const n = Number(value);
+    return value !== null && value !== undefined && Number.isFinite(n)
+      ? Math.round(Math.min(1, Math.max(0, n)) * 100) : null;
+  }
+
+  function safeUrl(url) {
+    if (typeof url !== "string") return null;
+    try {
+      const parsed = new URL(url, window.location.href);
+      return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
+    } catch (err) {
+      return null;
+    }
+  }
+
+  const RULES = {
+    keyword: "Keyword",
+    low_confidence: "Low confidence",
+    technical_error: "Technical error",
+    requested: "Asked for a person",
+  };
+
+  /** One short label per reason: "Keyword “urgent”", "Low confidence (0.31)". */
+  function reasonLabels(reasons) {
+    const out = [];
+    for (const reason of Array.isArray(reasons) ? reasons : []) {
+      if (!isObject(reason) || typeof reason.rule !== "string") continue;
+      const name = RULES[reason.rule] || reason.rule.replace(/_/g, " ");
+      let detail = reason.detail === undefined || reason.detail === null || reason.detail === ""
+        ? "" : String(reason.detail);
+      if (reason.rule === "low_confidence") detail = detail.replace(/^confidence\s*/i, "");
+      const label = !detail ? name : reason.rule === "keyword" ? name + " “" + detail + "”" : name + " (" + detail + ")";
+      if (!out.includes(label)) out.push(label);
+    }
+    return out;
+  }
+
+  function priorityLabel(priority) {
+    // The server gives 1 to urgent wording (urgent, emergency, …) and 0 otherwise; higher goes first.
+    const p = Number(priority) || 0;
+    return p > 0 ? { text: "Urgent", level: "urgent" } : { text: "Normal", level: "normal" };
+  }
+
+  const STATUS = {
+    active: "With the bot", escalated: "Waiting", assigned: "Assigned", resolved: "Resolved",
+  };
+
+  function isMine(item) {
+    return Boolean(item && item.assignedTo && state.agent && item.assignedTo.id === state.agent.id);
+  }
+
+  function isAdmin() { return Boolean(state.agent && state.agent.role === "admin"); }
+
+  function holderText(item) {
+    if (!item || item.status !== "assigned" || !item.assignedTo) return "";
+    return isMine(item) ? "with you" : "with " + (item.assignedTo.name || "another agent");
+  }
+
+  // --- REST ---------------------------------------------------------------------------------------
+  class ApiError extends Error {
+    constructor(status, problem, retryAfter) {
+      const body = isObject(problem) ? problem : {};
+      super(typeof body.detail === "string" ? body.detail : typeof body.title === "string" ? body.title : "HTTP " + status);
+      this.status = status;
+      this.problem = body;
+      this.code = body.code;
+      this.retryAfter = retryAfter;
+    }
+  }
+
+  async function api(method, path, body, options) {
+    const auth = !(options && options.auth === false);
+    const token = state.token;
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (auth && token) headers.Authorization = "Bearer " + token;
+    let res;
+    try {
+      res = await fetch(API + path, {
+        method, headers, cache: "no-store", body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new ApiError(0, { detail: "The server could not be reached. Check the connection and try again." });
+    }
+    let data = null;
+    try { data = await res.json(); } catch (err) { data = null; }
+    if (res.ok) return isObject(data) ? data : {};
+    const error = new ApiError(res.status, data, res.headers.get("Retry-After"));
+    if (res.status === 401 && auth && token && token === state.token) {
+      signedOut("Your sign-in has expired or was ended. Please sign in again.", true);
+    }
+    throw error;
+  }
+
+  function problemText(err, fallback) {
+    if (err && err.status === 0) return err.message;
+    const detail = err && err.problem && err.problem.detail;
+    return typeof detail === "string" && detail ? detail : fallback || "Something went wrong; please try again.";
+  }
+
+  // --- sign in and out ------------------------------------------------------------------------------
+  function showSignin() {
+    els.console.hidden = true;
+    els.signin.hidden = false;
+    document.title = "Sign in · Support console";
+  }
+
+  function showConsole() {
+    els.signin.hidden = true;
+    els.console.hidden = false;
+    document.title = "Support console";
+  }
+
+  function setSigninMessage(kind, text) {
+    els.signinError.textContent = kind === "error" ? text : "";
+    els.signinInfo.textContent = kind === "info" ? text : "";
+    const invalid = kind === "error" && Boolean(text);
+    els.email.toggleAttribute("aria-invalid", invalid);
+    els.password.toggleAttribute("aria-invalid", invalid);
+  }
+
+  function retryText(header) {
+    const seconds = Number(header);
+    if (Number.isFinite(seconds) && seconds > 0) return duration(seconds * 1000);
+    const date = Date.parse(header || "");
+    return Number.isFinite(date) ? duration(date - Date.now()) : "a few minutes";
+  }
+
+  els.signinForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (els.signinSubmit.disabled) return;
+    const email = els.email.value.trim();
+    const password = els.password.value;
+    if (!email || !password) {
+      setSigninMessage("error", "Enter your e-mail and your password.");
+      (email ? els.password : els.email).focus();
+      return;
+    }
+    els.signinSubmit.disabled = true;
+    els.signinSubmit.textContent = "Signing in…";
+    setSigninMessage(null, "");
+    try {
+      const data = await api("POST", "/agents/login", { email, password }, { auth: false });
+      if (typeof data.token !== "string" || !isObject(data.agent)) throw new ApiError(500, {});
+      els.password.value = "";
+      startSession(data.token, data.agent, data.expiresAt);
+    } catch (err) {
+      let text;
+      if (err.status === 401) text = "Wrong e-mail or password.";
+      else if (err.status === 429) text = "Too many failed attempts. Try again in " + retryText(err.retryAfter) + ".";
+      else if (err.status === 400) text = "Enter a valid e-mail address and your password.";
+      else if (err.status === 403) text = problemText(err, "This account is disabled.");
+      else text = problemText(err, "Signing in failed; please try again.");
+      setSigninMessage("error", text);
+      els.password.focus();
+      els.password.select();
+    } finally {
+      els.signinSubmit.disabled = false;
+      els.signinSubmit.textContent = "Sign in";
+    }
+  });
+
+  function startSession(token, agent, expiresAt) {
+    state.token = token;
+    state.agent = agent;
+    tab.set(KEYS.token, token);
+    tab.set(KEYS.agent, JSON.stringify(agent));
+    tab.set(KEYS.expires, expiresAt ? String(expiresAt) : null);
+    clearTimeout(state.expiryTimer);
+    const expires = parseTime(expiresAt);
+    if (expires !== null) {
+      state.expiryTimer = setTimeout(
+        () => signedOut("Your sign-in has expired. Please sign in again.", true),
+        Math.min(MAX_TIMER_MS, Math.max(0, expires - Date.now())),
+      );
+    }
+    showMe();
+    els.presence.value = tab.get(KEYS.presence) === "away" ? "away" : "online";
+    setSigninMessage(null, "");
+    showConsole();
+    closeConversation();
+    renderQueue();
+    renderPresence();
+    connectSocket();
+    loadQueue();
+    els.queueTitle.focus();
+  }
+
+  /** Back to the sign-in form; `expired` says why as an alert, otherwise a quiet status. */
+  function signedOut(message, expired) {
+    clearTimeout(state.expiryTimer);
+    stopTyping();
+    if (state.socket) {
+      state.socket.removeAllListeners();
+      state.socket.disconnect();
+      state.socket = null;
+    }
+    state.token = null;
+    state.agent = null;
+    tab.set(KEYS.token, null);
+    tab.set(KEYS.agent, null);
+    tab.set(KEYS.expires, null);
+    state.queue.clear();
+    state.presence = [];
+    closeConversation();
+    if (els.resolveDialog.open) els.resolveDialog.close();
+    showSignin();
+    setSigninMessage(expired ? "error" : "info", message || "");
+    els.email.focus();
+  }
+
+  els.signout.addEventListener("click", async () => {
+    els.signout.disabled = true;
+    try { await api("POST", "/agents/logout", {}); } catch (err) { /* signed out locally either way */ }
+    els.signout.disabled = false;
+    signedOut("You have signed out.", false);
+  });
+
+  function showMe() {
+    const agent = state.agent || {};
+    els.me.replaceChildren(el("span", "me__name", agent.name || agent.email || "Agent"));
+    if (agent.role === "admin") els.me.appendChild(el("span", "badge badge--role", "admin"));
+  }
+
+  // --- the live connection --------------------------------------------------------------------------
+  function setConnection(name, label) {
+    els.connection.dataset.state = name;
+    els.connection.textContent = label;
+  }
+
+  function connectSocket() {
+    if (typeof window.io !== "function") {
+      setConnection("disconnected", "Offline");
+      showConvAlert("The live client did not load; reload the page (the site needs `make install`).");
+      return;
+    }
+    const socket = window.io("/agents", {
+      auth: { token: state.token },
+      transports: ["websocket", "polling"],
+      tryAllTransports: true,
+    });
+    state.socket = socket;
+    setConnection("connecting", "Connecting…");
+
+    socket.on("connect", () => {
+      setConnection("connected", "Live");
+      if (els.presence.value === "away") socket.emit("set-presence", { presence: "away" });
+      loadQueue(); // whatever changed while the connection was down
+      if (state.open) {
+        socket.emit("watch", { sessionId: state.open.id });
+        scheduleReload(0);
+      }
+    });
+
+    socket.on("disconnect", () => {
+      hideCustomerTyping();
+      if (state.socket !== socket) return;
+      setConnection("reconnecting", socket.active ? "Reconnecting…" : "Disconnected");
+    });
+
+    socket.on("connect_error", async () => {
+      if (state.socket !== socket) return;
+      if (socket.active) { setConnection("reconnecting", "Reconnecting…"); return; }
+      // Refused by the server: usually the token is no longer valid; /agents/me says for sure.
+      setConnection("disconnected", "Disconnected");
+      try {
+        await api("GET", "/agents/me");
+      } catch (err) {
+        if (!state.token) return; // signed out by the 401
+      }
+      setTimeout(() => { if (state.socket === socket) socket.connect(); }, RECONNECT_REFUSED_MS);
+    });
+
+    socket.on("hello", (data) => {
+      if (!isObject(data)) return;
+      if (isObject(data.agent) && data.agent.id) {
+        state.agent = { ...state.agent, ...data.agent };
+        tab.set(KEYS.agent, JSON.stringify(state.agent));
+        showMe();
+      }
+      if (Array.isArray(data.agentsOnline)) setPresence(data.agentsOnline);
+      else if (Array.isArray(data.agents)) setPresence(data.agents);
+    });
+
+    socket.on("presence-updated", (data) => {
+      if (isObject(data) && Array.isArray(data.agents)) setPresence(data.agents);
+    });
+
+    socket.on("queue-updated", (data) => {
+      if (!isObject(data) || !isObject(data.item) || typeof data.item.sessionId !== "string") return;
+      const item = data.item;
+      const known = state.queue.has(item.sessionId);
+      if (data.action === "removed") state.queue.delete(item.sessionId);
+      else upsertQueueItem(item);
+      if (data.action === "added" && !known) {
+        const reasons = reasonLabels(item.reasons);
+        announce("New in the queue: " + shortUser(item.userId) + (reasons.length ? ", " + reasons.join(", ") : "") + ".");
+      }
+      renderQueue();
+      if (state.open && state.open.id === item.sessionId && state.open.conversation) {
+        state.open.conversation = { ...state.open.conversation, ...item };
+        renderHeader();
+        renderComposer();
+      }
+    });
+
+    socket.on("escalation-needed", (data) => {
+      if (!isObject(data)) return;
+      const reasons = reasonLabels(data.reasons);
+      const body = (reasons.length ? reasons.join(", ") + ": " : "")
+        + (typeof data.message === "string" ? data.message : "");
+      if (state.alerts) notify("A customer is waiting for a person", body, data.sessionId);
+    });
+
+    socket.on("conversation-updated", (data) => {
+      if (!isObject(data) || typeof data.sessionId !== "string") return;
+      if (isObject(data.item) && data.item.sessionId === data.sessionId) {
+        if (data.status === "escalated" || data.status === "assigned") upsertQueueItem(data.item);
+        else state.queue.delete(data.sessionId);
+        renderQueue();
+      } else if (data.status !== "escalated" && data.status !== "assigned") {
+        if (state.queue.delete(data.sessionId)) renderQueue();
+      }
+      if (state.open && state.open.id === data.sessionId) {
+        if (data.event === "rated" && isObject(data.csat)) {
+          announce("The customer rated this conversation " + data.csat.rating + " out of 5.");
+        } else if (data.event === "assigned" && data.assignedTo && !isMine({ assignedTo: data.assignedTo })) {
+          announce("Claimed by " + (data.assignedTo.name || "another agent") + ".");
+        }
+        scheduleReload();
+      }
+    });
+
+    socket.on("message-received", (data) => {
+      if (!isObject(data) || !state.open || data.sessionId !== state.open.id) return;
+      if (typeof data.message !== "string") return;
+      const entry = entryFromEvent(data);
+      if (appendEntry(entry) && entry.role === "user") {
+        hideCustomerTyping();
+        announce("Customer said: " + data.message);
+      }
+    });
+
+    socket.on("note-added", (data) => {
+      if (!isObject(data) || !state.open || data.sessionId !== state.open.id || !isObject(data.note)) return;
+      if (appendEntry(data.note) && !(state.agent && data.note.agentId === state.agent.id)) {
+        announce("Internal note from " + (data.note.agentName || "an agent") + ".");
+      }
+    });
+
+    socket.on("signed-out", () => {
+      if (state.socket === socket) signedOut("Your sign-in has ended. Please sign in again.", true);
+    });
+
+    socket.on("typing", (data) => {
+      if (!isObject(data) || !state.open || data.sessionId !== state.open.id) return;
+      if (data.sender && data.sender !== "customer") return;
+      if (data.isTyping) showCustomerTyping(); else hideCustomerTyping();
+    });
+
+    socket.on("error", (data) => {
+      const message = isObject(data) && typeof data.message === "string" ? data.message : null;
+      if (message) showConvAlert(message);
+    });
+  }
+
+  function emit(event, payload) {
+    if (state.socket && state.socket.connected) state.socket.emit(event, payload);
+  }
+
+  // --- presence ---------------------------------------------------------------------------------------
+  function setPresence(list) {
+    state.presence = list.filter((a) => isObject(a) && typeof a.id === "string")
+      .map((a) => ({ id: a.id, name: a.name || a.email || "Agent", presence: a.presence === "away" ? "away" : "online" }));
+    renderPresence();
+  }
+
+  function renderPresence() {
+    const sorted = state.presence.slice().sort((a, b) =>
+      (a.presence === b.presence ? 0 : a.presence === "online" ? -1 : 1) || a.name.localeCompare(b.name));
+    els.online.replaceChildren(...sorted.map((agent) => {
+      const li = el("li", "agent-row");
+      li.dataset.presence = agent.presence;
+      li.appendChild(el("span", "dot"));
+      const mine = state.agent && agent.id === state.agent.id;
+      li.appendChild(el("span", "agent-row__name", agent.name + (mine ? " (you)" : "")));
+      li.appendChild(el("span", "agent-row__state", agent.presence === "away" ? "away" : "online"));
+      return li;
+    }));
+    if (!sorted.length) els.online.appendChild(el("li", "empty", "Nobody else is signed in."));
+    els.onlineCount.textContent = String(state.presence.filter((a) => a.presence === "online").length);
+    renderTransferOptions();
+  }
+
+  els.presence.addEventListener("change", () => {
+    const value = els.presence.value === "away" ? "away" : "online";
+    tab.set(KEYS.presence, value);
+    emit("set-presence", { presence: value });
+    announce(value === "away" ? "You are away." : "You are online.");
+  });
+
+  // --- alerts: a short sound and a browser notification on a new escalation ---------------------------
+  function renderAlertsToggle() {
+    els.alertsToggle.setAttribute("aria-pressed", state.alerts ? "true" : "false");
+  }
+
+  els.alertsToggle.addEventListener("click", () => {
+    state.alerts = !state.alerts;
+    prefs.set(KEYS.alerts, state.alerts ? "on" : null);
+    renderAlertsToggle();
+    if (state.alerts) {
+      audioContext(); // created inside the click, so the browser lets it play later
+      if ("Notification" in window && Notification.permission === "default") {
+        try {
+          const asked = Notification.requestPermission();
+          if (asked && asked.catch) asked.catch(() => {});
+        } catch (err) { /* old browsers */ }
+      }
+      announce("Escalation alerts on.");
+    } else {
+      announce("Escalation alerts off.");
+    }
+  });
+
+  function audioContext() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return null;
+    if (!state.audio) {
+      try { state.audio = new Context(); } catch (err) { return null; }
+    }
+    if (state.audio.state === "suspended") state.audio.resume().catch(() => {});
+    return state.audio;
+  }
+
+  /** Two short rising tones, quiet. */
+  function beep() {
+    const ctx = audioContext();
+    if (!ctx) return;
+    const start = ctx.currentTime + 0.01;
+    [660, 880].forEach((freq, i) => {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      const t = start + i * 0.16;
+      osc.type = "sine";
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, t);
+      gain.gain.exponentialRampToValueAtTime(0.15, t + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.14);
+      osc.connect(gain);
+      gain.connect(ctx.destination);
+      osc.start(t);
+      osc.stop(t + 0.15);
+    });
+  }
+
+  function notify(title, body, sessionId) {
+    beep();
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    try {
+      const note = new Notification(title, { body: body.slice(0, 200), tag: "escalation-" + (sessionId || "") });
+      note.onclick = () => {
+        window.focus();
+        if (typeof sessionId === "string") openConversation(sessionId);
+        note.close();
+      };
+    } catch (err) { /* notifications need a service worker on some platforms */ }
+  }
+
+  // --- the queue ----------------------------------------------------------------------------------------
+  function upsertQueueItem(item) {
+    if (!isObject(item) || typeof item.sessionId !== "string") return;
+    if (item.status !== "escalated" && item.status !== "assigned") {
+      state.queue.delete(item.sessionId);
+      return;
+    }
+    state.queue.set(item.sessionId, { ...(state.queue.get(item.sessionId) || {}), ...item });
+  }
+
+  async function loadQueue() {
+    try {
+      const data = await api("GET", "/agents/queue");
+      state.queue.clear();
+      for (const item of Array.isArray(data.conversations) ? data.conversations : []) upsertQueueItem(item);
+      renderQueue();
+    } catch (err) {
+      if (state.token) showConvAlert("The queue could not be loaded: " + problemText(err));
+    }
+  }
+
+  function ordered() {
+    return Array.from(state.queue.values()).sort((a, b) =>
+      (Number(b.priority) || 0) - (Number(a.priority) || 0)
+      || (parseTime(a.waitingSince) || 0) - (parseTime(b.waitingSince) || 0));
+  }
+
+  function visible(item) {
+    switch (state.filter) {
+      case "escalated": return item.status === "escalated";
+      case "assigned": return item.status === "assigned";
+      case "mine": return isMine(item);
+      default: return true;
+    }
+  }
+
+  function renderQueue() {
+    const all = ordered();
+    els.countEscalated.textContent = String(all.filter((i) => i.status === "escalated").length);
+    els.countAssigned.textContent = String(all.filter((i) => i.status === "assigned").length);
+    const shown = all.filter(visible);
+    const focusedId = document.activeElement && document.activeElement.dataset
+      ? document.activeElement.dataset.sessionId : null;
+    els.queue.replaceChildren(...shown.map(queueItemNode));
+    if (focusedId) {
+      const again = els.queue.querySelector('[data-session-id="' + CSS.escape(focusedId) + '"]');
+      if (again) again.focus();
+    }
+    els.queueEmpty.hidden = shown.length > 0;
+    els.queueEmpty.textContent = all.length && !shown.length
+      ? "Nothing matches this filter."
+      : "Nobody is waiting. New escalations appear here as they happen.";
+    tickWaits();
+  }
+
+  function queueItemNode(item) {
+    const li = el("li", "qitem");
+    li.dataset.status = item.status;
+    const button = el("button", "qitem__button");
+    button.type = "button";
+    button.dataset.sessionId = item.sessionId;
+    if (state.open && state.open.id === item.sessionId) button.setAttribute("aria-current", "true");
+
+    const top = el("span", "qitem__top");
+    const priority = priorityLabel(item.priority);
+    const badge = el("span", "badge badge--" + priority.level, priority.text);
+    badge.title = "Priority " + (Number(item.priority) || 0);
+    top.appendChild(badge);
+    top.appendChild(el("span", "badge badge--status-" + item.status, STATUS[item.status] || item.status));
+    const wait = el("span", "qitem__wait");
+    wait.dataset.since = String(parseTime(item.waitingSince) || "");
+    wait.dataset.status = item.status;
+    top.appendChild(wait);
+    button.appendChild(top);
+
+    button.appendChild(el("span", "qitem__who", shortUser(item.userId)));
+    const reasons = reasonLabels(item.reasons);
+    if (reasons.length) button.appendChild(el("span", "qitem__reasons", reasons.join(" · ")));
+    const last = item.lastMessage;
+    const WHO = { user: "Customer: ", agent: "Agent: ", assistant: "Bot: " };
+    if (isObject(last) && typeof last.content === "string" && WHO[last.role]) {
+      // Messages only: a lifecycle line ("Handed over to the team") says nothing new here.
+      button.appendChild(el("span", "qitem__last", WHO[last.role] + last.content));
+    }
+    const holder = holderText(item);
+    if (holder) button.appendChild(el("span", "qitem__holder", holder.charAt(0).toUpperCase() + holder.slice(1)));
+    button.addEventListener("click", () => openConversation(item.sessionId));
+    li.appendChild(button);
+    return li;
+  }
+
+  function tickWaits() {
+    const now = Date.now();
+    for (const node of els.queue.querySelectorAll(".qitem__wait")) {
+      const since = Number(node.dataset.since);
+      if (!since) { node.textContent = ""; continue; }
+      const text = duration(now - since);
+      node.textContent = node.dataset.status === "escalated" ? "waiting " + text : text + " since escalation";
+    }
+  }
+  setInterval(tickWaits, 1000);
+
+  for (const button of els.filters) {
+    button.addEventListener("click", () => {
+      state.filter = button.dataset.filter;
+      for (const other of els.filters) other.setAttribute("aria-pressed", other === button ? "true" : "false");
+      renderQueue();
+    });
+  }
+
+  // --- one conversation -------------------------------------------------------------------------------------
+  function closeConversation() {
+    if (state.open) emit("unwatch", { sessionId: state.open.id });
+    stopTyping();
+    hideCustomerTyping();
+    state.open = null;
+    clearTimeout(state.reloadTimer);
+    els.conv.hidden = true;
+    els.paneEmpty.hidden = false;
+    els.pane.setAttribute("aria-labelledby", "conv-title-empty");
+    els.transcript.replaceChildren();
+    els.reply.value = "";
+    showConvAlert("");
+  }
+
+  async function openConversation(sessionId) {
+    if (state.open && state.open.id === sessionId) {
+      els.reply.focus();
+      return;
+    }
+    if (state.open) {
+      emit("unwatch", { sessionId: state.open.id });
+      stopTyping();
+      hideCustomerTyping();
+    }
+    state.open = { id: sessionId, conversation: null, ids: new Set(), loaded: false };
+    emit("watch", { sessionId });
+    els.reply.value = "";
+    showConvAlert("");
+    els.paneEmpty.hidden = true;
+    els.conv.hidden = false;
+    els.pane.setAttribute("aria-labelledby", "conv-title");
+    els.convTitle.textContent = shortUser(state.queue.get(sessionId) && state.queue.get(sessionId).userId);
+    els.convSession.textContent = sessionId;
+    els.transcript.replaceChildren(el("li", "entry entry--system", "Loading…"));
+    els.reasons.replaceChildren();
+    els.csat.replaceChildren();
+    renderQueue();
+    renderActions();
+    renderComposer();
+    await reloadOpen(true);
+  }
+
+  function scheduleReload(delay) {
+    clearTimeout(state.reloadTimer);
+    state.reloadTimer = setTimeout(() => reloadOpen(false), delay === undefined ? 120 : delay);
+  }
+
+  async function reloadOpen(first) {
+    const open = state.open;
+    if (!open) return;
+    let data;
+    try {
+      data = await api("GET", "/agents/conversations/" + encodeURIComponent(open.id));
+    } catch (err) {
+      if (state.open !== open) return;
+      if (err.status === 404) {
+        state.queue.delete(open.id);
+        renderQueue();
+        els.transcript.replaceChildren(el("li", "entry entry--system", "This conversation no longer exists."));
+        open.conversation = null;
+        renderActions();
+        renderComposer();
+      } else if (state.token) {
+        showConvAlert("The conversation could not be loaded: " + problemText(err));
+      }
+      return;
+    }
+    if (state.open !== open) return; // another one was opened meanwhile
+    open.conversation = isObject(data.conversation) ? data.conversation : { sessionId: open.id };
+    open.loaded = true;
+    if (open.conversation.status === "escalated" || open.conversation.status === "assigned") {
+      upsertQueueItem(open.conversation);
+      renderQueue();
+    }
+    renderHeader();
+    renderTranscript(Array.isArray(data.transcript) ? data.transcript : [], first);
+    renderComposer();
+  }
+
+  function renderHeader() {
+    const conv = state.open && state.open.conversation;
+    if (!conv) return;
+    els.convTitle.textContent = shortUser(conv.userId);
+    els.convSession.textContent = conv.sessionId || state.open.id;
+    els.convStatus.textContent = STATUS[conv.status] || conv.status || "";
+    els.convStatus.className = "badge badge--status-" + (conv.status || "unknown");
+    const holder = holderText(conv);
+    const waited = conv.status === "escalated" && parseTime(conv.waitingSince)
+      ? "waiting since " + clock(conv.waitingSince) : "";
+    els.convHolder.textContent = holder || waited;
+
+    const reasons = reasonLabels(conv.reasons);
+    els.reasons.replaceChildren();
+    if (reasons.length && (conv.status === "escalated" || conv.status === "assigned")) {
+      els.reasons.appendChild(el("h3", "reasons__title", "Escalated because"));
+      const list = el("ul", "chips");
+      for (const label of reasons) list.appendChild(el("li", "chip", label));
+      els.reasons.appendChild(list);
+    }
+
+    els.csat.replaceChildren();
+    const ratings = Array.isArray(conv.csat) ? conv.csat.filter(isObject) : [];
+    if (ratings.length) {
+      els.csat.appendChild(el("h3", "csat__title", "Customer rating"));
+      const list = el("ul", "csat__list");
+      for (const r of ratings) {
+        const rating = Math.max(0, Math.min(5, Math.round(Number(r.rating) || 0)));
+        const li = el("li", "csat__item");
+        const stars = el("span", "stars", "★".repeat(rating) + "☆".repeat(5 - rating));
+        stars.setAttribute("aria-hidden", "true");
+        li.appendChild(stars);
+        li.appendChild(el("strong", "csat__score", rating + " out of 5"));
+        if (ratings.length > 1 && r.episode) li.appendChild(el("span", "muted", "episode " + r.episode));
+        if (typeof r.comment === "string" && r.comment) li.appendChild(el("q", "csat__comment", r.comment));
+        list.appendChild(li);
+      }
+      els.csat.appendChild(list);
+    }
+    renderActions();
+  }
+
+  function canAct(conv) {
+    return Boolean(conv && conv.status === "assigned" && (isMine(conv) || isAdmin()));
+  }
+
+  function renderActions() {
+    const conv = state.open && state.open.conversation;
+    const busy = state.busy || !conv;
+    els.claim.disabled = busy || conv.status !== "escalated";
+    els.handback.disabled = busy || !canAct(conv);
+    els.resolve.disabled = busy || !(canAct(conv) || (isAdmin() && conv.status === "escalated"));
+    els.transferTo.disabled = busy || !canAct(conv);
+    els.transfer.disabled = busy || !canAct(conv);
+    renderTransferOptions();
+  }
+
+  function renderTransferOptions() {
+    const current = els.transferTo.value;
+    const options = [el("option", null, "Back to the queue")];
+    options[0].value = "";
+    const conv = state.open && state.open.conversation;
+    const holderId = conv && conv.assignedTo ? conv.assignedTo.id : null;
+    for (const agent of state.presence) {
+      if (agent.id === holderId || agent.presence !== "online") continue;
+      if (state.agent && agent.id === state.agent.id && !isAdmin()) continue;
+      const option = el("option", null, agent.name);
+      option.value = agent.id;
+      options.push(option);
+    }
+    els.transferTo.replaceChildren(...options);
+    if (options.some((o) => o.value === current)) els.transferTo.value = current;
+  }
+
+  function showConvAlert(text) {
+    els.convAlert.replaceChildren();
+    if (text) els.convAlert.appendChild(el("p", null, text));
+  }
+
+  // --- the transcript ------------------------------------------------------------------------------------------
+  function nearBottom() {
+    const t = els.transcript;
+    return t.scrollHeight - t.scrollTop - t.clientHeight < 80;
+  }
+
+  function renderTranscript(entries, first) {
+    const stick = first || nearBottom();
+    const top = els.transcript.scrollTop;
+    state.open.ids = new Set();
+    els.transcript.replaceChildren();
+    for (const entry of entries) {
+      if (!isObject(entry)) continue;
+      if (entry.id) state.open.ids.add(entry.id);
+      els.transcript.appendChild(entryNode(entry));
+    }
+    if (!els.transcript.childElementCount) {
+      els.transcript.appendChild(el("li", "entry entry--system", "No messages yet."));
+    }
+    els.transcript.scrollTop = stick ? els.transcript.scrollHeight : top;
+  }
+
+  /** Adds an entry unless it is already shown; true when added. */
+  function appendEntry(entry) {
+    const open = state.open;
+    if (!open || !open.loaded) return false;
+    if (entry.id && open.ids.has(entry.id)) return false;
+    if (entry.id) open.ids.add(entry.id);
+    const stick = nearBottom() || entry.role === "agent" || entry.role === "note";
+    els.transcript.appendChild(entryNode(entry));
+    if (stick) els.transcript.scrollTop = els.transcript.scrollHeight;
+    return true;
+  }
+
+  function entryFromEvent(data) {
+    const role = data.sender === "customer" || (data.isBot === false && data.sender !== "agent") ? "user"
+      : data.sender === "agent" ? "agent" : "assistant";
+    return {
+      id: data.messageId, role, content: data.message, timestamp: data.timestamp,
+      agentName: data.agentName, agentId: data.agentId, provider: data.provider,
+      confidence: data.confidence, sources: data.sources, notice: data.notice,
+    };
+  }
+
+  const EVENTS = {
+    escalated: "Escalated", assigned: "Claimed", transferred: "Transferred", released: "Back in the queue",
+    handed_back: "Handed back to the bot", resolved: "Resolved", reopened: "Reopened", rated: "Rated",
+  };
+
+  function entryNode(entry) {
+    const role = typeof entry.role === "string" ? entry.role : "system";
+    const li = el("li", "entry");
+    if (entry.id) li.dataset.id = entry.id;
+    const head = el("p", "entry__head");
+    const text = el("p", "entry__text", typeof entry.content === "string" ? entry.content : "");
+
+    if (role === "system") {
+      li.classList.add("entry--system");
+      const by = isObject(entry.by) && entry.by.name ? " by " + entry.by.name : "";
+      const fallback = (EVENTS[entry.event] || "Status changed") + by
+        + (typeof entry.reason === "string" && entry.reason ? ": " + entry.reason : "");
+      li.appendChild(el("span", "entry__text", entry.content || fallback));
+      li.appendChild(document.createTextNode(" · "));
+      li.appendChild(timeNode(entry.timestamp));
+      return li;
+    }
+
+    let who;
+    if (role === "user") {
+      li.classList.add("entry--customer");
+      who = "Customer";
+    } else if (role === "agent") {
+      li.classList.add("entry--agent");
+      const mine = state.agent && entry.agentId === state.agent.id;
+      who = (entry.agentName || "Agent") + (mine ? " (you)" : "");
+    } else if (role === "note") {
+      li.classList.add("entry--note");
+      who = "Internal note · " + (entry.agentName || "Agent");
+    } else {
+      li.classList.add("entry--bot");
+      who = entry.notice ? "Bot · holding notice" : "Bot";
+    }
+    head.appendChild(el("span", "entry__who", who));
+    if (role === "note") head.appendChild(el("span", "badge badge--internal", "Not shown to the customer"));
+    head.appendChild(timeNode(entry.timestamp));
+    li.appendChild(head);
+    li.appendChild(text);
+
+    if (role === "assistant") {
+      const parts = [];
+      if (entry.provider && entry.provider !== "none") parts.push(String(entry.provider));
+      const pct = percent(entry.confidence);
+      if (pct !== null && !entry.notice) parts.push("confidence " + pct + "%");
+      if (parts.length) li.appendChild(el("p", "entry__meta", parts.join(" · ")));
+      const sources = Array.isArray(entry.sources) ? entry.sources.filter(isObject) : [];
+      if (sources.length) {
+        const list = el("ul", "entry__sources");
+        list.setAttribute("aria-label", "Sources");
+        for (const source of sources) {
+          const title = source.title || source.id;
+          if (!title) continue;
+          const item = el("li");
+          const href = safeUrl(source.url);
+          if (href) {
+            const link = el("a", null, title);
+            link.href = href;
+            link.target = "_blank";
+            link.rel = "noopener noreferrer";
+            item.appendChild(link);
+          } else {
+            item.textContent = String(title);
+          }
+          list.appendChild(item);
+        }
+        if (list.childElementCount) li.appendChild(list);
+      }
+      const reasons = reasonLabels(entry.escalation);
+      if (reasons.length) li.appendChild(el("p", "entry__escalation", "Escalated: " + reasons.join(", ")));
+    }
+    return li;
+  }
+
+  // --- typing -------------------------------------------------------------------------------------------------
+  function showCustomerTyping() {
+    clearTimeout(state.customerTypingTimer);
+    if (!els.customerTyping.childElementCount) {
+      const dots = el("span", "dots");
+      dots.setAttribute("aria-hidden", "true");
+      els.customerTyping.replaceChildren(dots, document.createTextNode("Customer is typing…"));
+    }
+    state.customerTypingTimer = setTimeout(hideCustomerTyping, CUSTOMER_TYPING_MAX_MS);
+  }
+
+  function hideCustomerTyping() {
+    clearTimeout(state.customerTypingTimer);
+    els.customerTyping.replaceChildren();
+  }
+
+  function mode() {
+    const checked = els.composer.querySelector('input[name="mode"]:checked');
+    return checked ? checked.value : "reply";
+  }
+
+  function noteTyping() {
+    const open = state.open;
+    if (!open || mode() !== "reply" || !canAct(open.conversation) || !els.reply.value.trim()) {
+      stopTyping();
+      return;
+    }
+    if (!state.typingOut || state.typingOut.sessionId !== open.id) {
+      stopTyping();
+      state.typingOut = { sessionId: open.id, timer: 0 };
+      emit("typing", { sessionId: open.id, isTyping: true });
+    }
+    clearTimeout(state.typingOut.timer);
+    state.typingOut.timer = setTimeout(stopTyping, TYPING_IDLE_MS);
+  }
+
+  function stopTyping() {
+    const out = state.typingOut;
+    if (!out) return;
+    clearTimeout(out.timer);
+    state.typingOut = null;
+    emit("typing", { sessionId: out.sessionId, isTyping: false });
+  }
+
+  // --- the composer: replies and notes -------------------------------------------------------------------------
+  function renderComposer() {
+    const conv = state.open && state.open.conversation;
+    const note = mode() === "note";
+    const allowed = Boolean(conv) && (note || canAct(conv));
+    els.composer.classList.toggle("composer--note", note);
+    els.replyLabel.textContent = note ? "Internal note" : "Your reply";
+    els.reply.placeholder = note ? "Write an internal note (only agents see it)…" : "Write your reply…";
+    els.send.textContent = note ? "Add note" : "Send";
+    els.send.disabled = state.busy || !allowed || !els.reply.value.trim();
+    let hint = "";
+    if (!conv) hint = "";
+    else if (note) hint = "Internal: never shown to the customer or sent to the bot.";
+    else if (conv.status === "escalated") hint = "Claim this conversation to reply.";
+    else if (conv.status === "assigned" && !canAct(conv)) hint = "Only " + (conv.assignedTo && conv.assignedTo.name || "the agent holding it") + " can reply. You can add an internal note.";
+    else if (conv.status === "active") hint = "The bot is answering this conversation.";
+    else if (conv.status === "resolved") hint = "This conversation is resolved.";
+    else hint = "Enter to send, Shift+Enter for a new line.";
+    els.hint.textContent = hint;
+  }
+
+  els.composer.addEventListener("change", (event) => {
+    if (event.target && event.target.name === "mode") {
+      stopTyping();
+      renderComposer();
+    }
+  });
+
+  els.reply.addEventListener("input", () => {
+    renderComposer();
+    noteTyping();
+  });
+
+  els.reply.addEventListener("blur", () => stopTyping());
+
+  els.reply.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    els.composer.requestSubmit();
+  });
+
+  els.composer.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const open = state.open;
+    const text = els.reply.value.trim();
+    if (!open || !text || els.send.disabled) return;
+    const note = mode() === "note";
+    stopTyping();
+    setBusy(true);
+    try {
+      const path = "/agents/conversations/" + encodeURIComponent(open.id) + (note ? "/notes" : "/messages");
+      const data = await api("POST", path, note ? { note: text } : { message: text });
+      if (state.open !== open) return;
+      const entry = note ? data.note : data.message;
+      if (isObject(entry)) appendEntry(entry);
+      else scheduleReload(0);
+      if (els.reply.value.trim() === text) els.reply.value = "";
+      showConvAlert("");
+      announce(note ? "Note added." : "Reply sent.");
+    } catch (err) {
+      if (!state.token) return;
+      if (err.status === 403) showConvAlert("Only the agent holding this conversation can reply to the customer.");
+      else if (err.status === 409) showConvAlert(refusal(err));
+      else showConvAlert((note ? "The note was not added: " : "The reply was not sent: ") + problemText(err));
+      scheduleReload(0);
+    } finally {
+      setBusy(false);
+      els.reply.focus();
+    }
+  });
+
+  function setBusy(on) {
+    state.busy = on;
+    renderActions();
+    renderComposer();
+  }
+
+  // --- actions ---------------------------------------------------------------------------------------------------
+  /** The words for a 409: who holds the conversation or what state it is in. */
+  function refusal(err) {
+    const p = err.problem || {};
+    const holder = isObject(p.holder) ? p.holder : null;
+    if (holder && (!state.agent || holder.id !== state.agent.id)) {
+      return "Already claimed by " + (holder.name || "another agent") + ".";
+    }
+    if (holder) return "You already hold this conversation.";
+    if (typeof p.currentStatus === "string") {
+      return "Not possible now: the conversation is " + (STATUS[p.currentStatus] || p.currentStatus).toLowerCase() + ".";
+    }
+    return problemText(err, "That is not possible in the conversation's current state.");
+  }
+
+  async function act(action, body, done) {
+    const open = state.open;
+    if (!open || state.busy) return;
+    setBusy(true);
+    showConvAlert("");
+    try {
+      const data = await api("POST", "/agents/conversations/" + encodeURIComponent(open.id) + "/" + action, body || {});
+      if (state.open === open && isObject(data.conversation)) {
+        open.conversation = { ...open.conversation, ...data.conversation };
+        upsertQueueItem(data.conversation);
+        if (data.conversation.status !== "escalated" && data.conversation.status !== "assigned") {
+          state.queue.delete(open.id);
+        }
+        renderQueue();
+        renderHeader();
+      }
+      if (done) announce(done);
+    } catch (err) {
+      if (!state.token) return;
+      showConvAlert(err.status === 409 ? refusal(err) : err.status === 403
+        ? "Only the agent holding this conversation (or an admin) can do that."
+        : problemText(err));
+    } finally {
+      setBusy(false);
+      if (state.open === open) scheduleReload(0);
+    }
+  }
+
+  els.claim.addEventListener("click", async () => {
+    await act("claim", {}, "You claimed this conversation.");
+    if (canAct(state.open && state.open.conversation)) els.reply.focus();
+  });
+
+  els.handback.addEventListener("click", () => act("handback", {}, "Handed back to the bot."));
+
+  els.transferForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (els.transfer.disabled) return;
+    const agentId = els.transferTo.value;
+    const option = els.transferTo.selectedOptions[0];
+    act("transfer", agentId ? { agentId } : {},
+      agentId ? "Transferred to " + (option ? option.textContent : "another agent") + "." : "Back in the queue.");
+  });
+
+  els.resolve.addEventListener("click", () => {
+    els.resolveNote.value = "";
+    if (typeof els.resolveDialog.showModal === "function") els.resolveDialog.showModal();
+    else act("resolve", {}, "Resolved.");
+  });
+
+  els.resolveCancel.addEventListener("click", () => els.resolveDialog.close());
+
+  els.resolveForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const note = els.resolveNote.value.trim();
+    els.resolveDialog.close();
+    await act("resolve", note ? { note } : {}, "Resolved. The customer is asked for a rating.");
+    els.transcript.focus();
+  });
+
+  // --- start ---------------------------------------------------------------------------------------------------------
+  renderAlertsToggle();
+  const savedToken = tab.get(KEYS.token);
+  if (!savedToken) {
+    showSignin();
+    els.email.focus();
+  } else {
+    // Still valid? /agents/me answers for the token; a 401 shows the sign-in form.
+    state.token = savedToken;
+    api("GET", "/agents/me").then((data) => {
+      let saved = null;
+      try { saved = JSON.parse(tab.get(KEYS.agent) || "null"); } catch (err) { saved = null; }
+      startSession(savedToken, isObject(data.agent) ? data.agent : saved || {}, tab.get(KEYS.expires));
+    }).catch((err) => {
+      if (state.token) { // not a 401: the server is unreachable; keep the token and say so
+        state.token = null;
+        showSignin();
+        setSigninMessage("error", problemText(err, "The server could not be reached. Try again shortly."));
+      }
+    });
+  }
+})();
