@@ -39,12 +39,15 @@ ALERT_SPIES = """(() => {
   const Real = window.AudioContext;
   if (Real) {
     const create = Real.prototype.createOscillator;
-    Real.prototype.createOscillator = function () { window.__tones += 1; return create.call(this); };
+    Real.prototype.createOscillator = function () {
+      window.__tones += 1;
+      return create.call(this);
+    };
   }
 })()"""
 
 
-# --- helpers ---------------------------------------------------------------------------
+# --- helpers -------------------------------------------------------------------------------
 
 
 async def joined(page: Page) -> str:
@@ -134,7 +137,7 @@ class DropEvents:
         ws.on_message(server.send)
 
 
-# --- the whole conversation, customer and agent side by side ------------------------------
+# --- the whole conversation, customer and agent side by side -------------------------------
 
 
 async def test_escalate_claim_chat_hand_back_resolve_and_rate(new_page, live_server):
@@ -179,7 +182,9 @@ async def test_escalate_claim_chat_hand_back_resolve_and_rate(new_page, live_ser
     await expect(console.locator("#reasons")).to_contain_text("Keyword “urgent”")
     await expect(console.locator("#conv-status")).to_have_text("Waiting")
     await expect(console.locator("#send")).to_be_disabled()
-    await expect(console.locator("#composer-hint")).to_have_text("Claim this conversation to reply.")
+    await expect(console.locator("#composer-hint")).to_have_text(
+        "Claim this conversation to reply."
+    )
 
     # Claim: the customer sees the agent join.
     await console.click("#claim")
@@ -196,7 +201,9 @@ async def test_escalate_claim_chat_hand_back_resolve_and_rate(new_page, live_ser
     await expect(customer.locator("#typing")).to_have_text(f"{ADMIN_NAME} is typing…")
     await console.press("#reply", "Enter")
     agent_msg = customer.locator(".msg--agent").last
-    await expect(agent_msg.locator(".msg__text")).to_have_text("Hello, I am looking into your parcel")
+    await expect(agent_msg.locator(".msg__text")).to_have_text(
+        "Hello, I am looking into your parcel"
+    )
     await expect(agent_msg.locator(".msg__who")).to_have_text(ADMIN_NAME)
     await expect(customer.locator("#typing")).to_be_hidden()
     await expect(customer.locator("#announcer")).to_contain_text(f"{ADMIN_NAME} said: Hello")
@@ -292,7 +299,7 @@ async def test_escalate_claim_chat_hand_back_resolve_and_rate(new_page, live_ser
     await expect(console.locator("#connection")).to_have_text("Live")
 
 
-# --- sign-in and sign-out ----------------------------------------------------------------------
+# --- sign-in and sign-out ------------------------------------------------------------------
 
 
 async def test_a_failed_sign_in_says_why_and_keeps_the_form(new_page, live_server, page_problems):
@@ -318,7 +325,9 @@ async def test_a_failed_sign_in_says_why_and_keeps_the_form(new_page, live_serve
             status=429,
             headers={"Retry-After": "240"},
             content_type="application/problem+json",
-            body=json.dumps({"status": 429, "title": "Too Many Requests", "code": "TOO_MANY_ATTEMPTS"}),
+            body=json.dumps(
+                {"status": 429, "title": "Too Many Requests", "code": "TOO_MANY_ATTEMPTS"}
+            ),
         )
 
     await page.route("**/api/v1/agents/login", throttled)
@@ -327,10 +336,14 @@ async def test_a_failed_sign_in_says_why_and_keeps_the_form(new_page, live_serve
     await page.unroute("**/api/v1/agents/login")
     await sign_in(page)
     await expect(error).to_be_hidden()
-    page_problems.errors[:] = [e for e in page_problems.errors if "Failed to load resource" not in e]
+    page_problems.errors[:] = [
+        e for e in page_problems.errors if "Failed to load resource" not in e
+    ]
 
 
-async def test_sign_out_and_a_revoked_sign_in_return_to_the_form(new_page, live_server, page_problems):
+async def test_sign_out_and_a_revoked_sign_in_return_to_the_form(
+    new_page, live_server, page_problems
+):
     page = await open_console(new_page, live_server)
     await sign_in(page)
     await expect(page.locator("#me")).to_contain_text(ADMIN_NAME)
@@ -355,7 +368,9 @@ async def test_sign_out_and_a_revoked_sign_in_return_to_the_form(new_page, live_
     async with httpx.AsyncClient(base_url=live_server.url + "/api/v1", timeout=10) as client:
         res = await client.get("/agents/me", headers={"Authorization": f"Bearer {token}"})
         assert res.status_code == 401
-    page_problems.errors[:] = [e for e in page_problems.errors if "Failed to load resource" not in e]
+    page_problems.errors[:] = [
+        e for e in page_problems.errors if "Failed to load resource" not in e
+    ]
 
 
 async def test_the_console_is_served_at_agent_with_and_without_the_slash(live_server):
@@ -367,7 +382,7 @@ async def test_the_console_is_served_at_agent_with_and_without_the_slash(live_se
             assert str(res.url).endswith("/agent/")
 
 
-# --- two agents: a claim that lost the race, presence, a transfer ------------------------------------
+# --- two agents: a claim that lost the race, presence, a transfer --------------------------
 
 
 async def test_a_lost_claim_names_the_holder_and_a_transfer_reaches_the_other_agent(
@@ -428,10 +443,12 @@ async def test_a_lost_claim_names_the_holder_and_a_transfer_reaches_the_other_ag
     await expect(second.locator("#conv-status")).to_have_text("Waiting")
     await expect(customer.locator(".msg--system").last).to_contain_text("back in the queue")
     await expect(first.locator("#claim")).to_be_enabled()
-    page_problems.errors[:] = [e for e in page_problems.errors if "Failed to load resource" not in e]
+    page_problems.errors[:] = [
+        e for e in page_problems.errors if "Failed to load resource" not in e
+    ]
 
 
-# --- accessibility and layout ------------------------------------------------------------------------
+# --- accessibility and layout --------------------------------------------------------------
 
 
 async def conversation_with_everything(new_page, server: LiveServer, console: Page) -> Page:
@@ -462,7 +479,8 @@ async def axe_violations(page: Page) -> list[str]:
     await page.add_script_tag(path=str(AXE))
     return await page.evaluate(
         """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
-             .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).join(', '))"""
+             .map(v => v.id + ' (' + v.impact + '): '
+                  + v.nodes.map(n => n.target.join(' ')).join(', '))"""
     )
 
 
@@ -503,7 +521,7 @@ async def test_axe_finds_no_violations_in_the_rating_prompt(new_page, live_serve
     await expect(console.locator("#csat")).to_contain_text("3 out of 5")
 
 
-@pytest.mark.parametrize("width,height", [(1280, 800), (768, 1024)])
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (768, 1024)])
 async def test_the_console_fits_a_desktop_and_a_tablet(new_page, live_server, width, height):
     console = await open_console(new_page, live_server, width, height)
     await no_horizontal_scroll(console)
@@ -520,7 +538,7 @@ async def test_the_console_fits_a_desktop_and_a_tablet(new_page, live_server, wi
     await console.screenshot(path=f"/tmp/supportbot-console-{width}x{height}.png")
 
 
-# --- the customer page's new events, injected on the wire ------------------------------------------------
+# --- the customer page's new events, injected on the wire ----------------------------------
 
 
 class SocketTap:
@@ -564,19 +582,34 @@ async def test_agent_events_on_the_customer_page_are_text_only(tapped):
     page, tap = tapped
     session = await joined(page)
     evil = '<img src=x onerror="window.__pwned = 1">Sam'
-    tap.emit("conversation-updated", {"sessionId": session, "status": "escalated", "event": "escalated", "queuePosition": 3})
+    tap.emit(
+        "conversation-updated",
+        {"sessionId": session, "status": "escalated", "event": "escalated", "queuePosition": 3},
+    )
     await expect(page.locator("#escalation")).to_contain_text("You're number 3 in the queue.")
-    tap.emit("conversation-updated", {"sessionId": session, "status": "escalated", "event": "escalated", "queuePosition": 1})
+    tap.emit(
+        "conversation-updated",
+        {"sessionId": session, "status": "escalated", "event": "escalated", "queuePosition": 1},
+    )
     await expect(page.locator("#escalation")).to_contain_text("You're next in the queue.")
     tap.emit("agent-joined", {"sessionId": session, "agentName": evil})
     await expect(page.locator(".msg--system").last).to_have_text(evil + " joined the conversation")
     await expect(page.locator("#escalation")).to_be_hidden()
-    tap.emit("typing", {"sessionId": session, "isTyping": True, "sender": "agent", "agentName": evil})
+    tap.emit(
+        "typing", {"sessionId": session, "isTyping": True, "sender": "agent", "agentName": evil}
+    )
     await expect(page.locator("#typing")).to_have_text(evil + " is typing…")
     tap.emit(
         "message-received",
-        {"sessionId": session, "messageId": "m-agent-000001", "message": "<b>Hi</b>", "isBot": False,
-         "sender": "agent", "agentName": evil, "timestamp": "2026-01-01T00:00:00.000Z"},
+        {
+            "sessionId": session,
+            "messageId": "m-agent-000001",
+            "message": "<b>Hi</b>",
+            "isBot": False,
+            "sender": "agent",
+            "agentName": evil,
+            "timestamp": "2026-01-01T00:00:00.000Z",
+        },
     )
     msg = page.locator('.msg--agent[data-id="m-agent-000001"]')
     await expect(msg.locator(".msg__who")).to_have_text(evil)
@@ -587,8 +620,12 @@ async def test_agent_events_on_the_customer_page_are_text_only(tapped):
     await page.press("#message", "Enter")
     await expect(page.locator("#hint")).not_to_have_text("Waiting for the reply…")
     await expect(page.locator("#message")).to_have_value("")
-    tap.emit("conversation-updated", {"sessionId": session, "status": "active", "event": "handed_back"})
-    await expect(page.locator(".msg--system").last).to_have_text("The assistant is back. Ask it anything.")
+    tap.emit(
+        "conversation-updated", {"sessionId": session, "status": "active", "event": "handed_back"}
+    )
+    await expect(page.locator(".msg--system").last).to_have_text(
+        "The assistant is back. Ask it anything."
+    )
     assert await page.locator("#messages img, #messages b").count() == 0
     assert await page.evaluate("window.__pwned") is None
 
@@ -604,7 +641,9 @@ async def test_the_rating_goes_over_rest_when_the_socket_does_not_answer(tapped,
         await route.fulfill(status=200, json={"success": True, "episode": 1, "rating": 2})
 
     await page.route(f"**/api/v1/chat/session/{session}/rating", rating)
-    tap.emit("conversation-updated", {"sessionId": session, "status": "resolved", "event": "resolved"})
+    tap.emit(
+        "conversation-updated", {"sessionId": session, "status": "resolved", "event": "resolved"}
+    )
     tap.emit("csat-request", {"sessionId": session, "episode": 1})
     form = page.locator("#csat")
     await expect(form).to_be_visible()
@@ -614,12 +653,15 @@ async def test_the_rating_goes_over_rest_when_the_socket_does_not_answer(tapped,
     await expect(page.locator("#csat-error")).to_be_hidden()
     await page.click("#csat-submit")
     await expect(form).to_be_hidden(timeout=10000)
-    assert len(tap.held) == 1 and json.loads(tap.held[0][2:])[1] == {"sessionId": session, "rating": 2}
+    assert len(tap.held) == 1 and json.loads(tap.held[0][2:])[1] == {
+        "sessionId": session,
+        "rating": 2,
+    }
     assert posted == [{"rating": 2}]
     await expect(page.locator(".msg--system").last).to_have_text("Thank you for your rating.")
 
 
-# --- two instances behind one Redis ------------------------------------------------------------------------
+# --- two instances behind one Redis --------------------------------------------------------
 
 
 async def test_customer_and_agent_on_different_instances(new_page, server_pair):
@@ -647,7 +689,9 @@ async def test_customer_and_agent_on_different_instances(new_page, server_pair):
     await customer.fill("#message", "Got it, thanks")
     await expect(console.locator("#customer-typing")).to_have_text("Customer is typing…")
     await customer.press("#message", "Enter")
-    await expect(console.locator("#transcript .entry--customer").last).to_contain_text("Got it, thanks")
+    await expect(console.locator("#transcript .entry--customer").last).to_contain_text(
+        "Got it, thanks"
+    )
 
     await console.click("#resolve")
     await console.click("#resolve-confirm")
