@@ -382,20 +382,14 @@
     socket.on("disconnect", () => {
       hideCustomerTyping();
       if (state.socket !== socket) return;
-      setConnection("reconnecting", socket.active ? "Reconnecting…" : "Disconnected");
+      if (socket.active) setConnection("reconnecting", "Reconnecting…");
+      else refused(socket); // the server closed it: a sign-in that ended, or a restart
     });
 
-    socket.on("connect_error", async () => {
+    socket.on("connect_error", () => {
       if (state.socket !== socket) return;
-      if (socket.active) { setConnection("reconnecting", "Reconnecting…"); return; }
-      // Refused by the server: usually the token is no longer valid; /agents/me says for sure.
-      setConnection("disconnected", "Disconnected");
-      try {
-        await api("GET", "/agents/me");
-      } catch (err) {
-        if (!state.token) return; // signed out by the 401
-      }
-      setTimeout(() => { if (state.socket === socket) socket.connect(); }, RECONNECT_REFUSED_MS);
+      if (socket.active) setConnection("reconnecting", "Reconnecting…");
+      else refused(socket);
     });
 
     socket.on("hello", (data) => {
@@ -489,6 +483,20 @@
       const message = isObject(data) && typeof data.message === "string" ? data.message : null;
       if (message) showConvAlert(message);
     });
+  }
+
+  /** The server refused or closed the connection. Usually the token is no longer valid:
+   *  /agents/me says for sure (a 401 signs out); otherwise try again in a moment. */
+  async function refused(socket) {
+    setConnection("disconnected", "Disconnected");
+    try {
+      await api("GET", "/agents/me");
+    } catch (err) {
+      if (!state.token) return; // signed out by the 401
+    }
+    setTimeout(() => {
+      if (state.socket === socket && !socket.connected) socket.connect();
+    }, RECONNECT_REFUSED_MS);
   }
 
   function emit(event, payload) {

@@ -60,6 +60,8 @@ def server_env(prefix: str) -> dict[str, str]:
             "LOG_LEVEL": "INFO",
             "ADMIN_EMAIL": ADMIN_EMAIL,
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            # Live agent sockets re-check their sign-in every PRESENCE_TTL/3 seconds.
+            "PRESENCE_TTL": "6",
         }
     )
     return env

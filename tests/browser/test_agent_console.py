@@ -350,14 +350,19 @@ async def test_sign_out_and_a_revoked_sign_in_return_to_the_form(
     token = await page.evaluate("sessionStorage.getItem('supportbot.agentToken')")
     assert token
 
-    # Signed out elsewhere (the token revoked): the next call answers 401 and the form returns.
+    # Signed out elsewhere (the token revoked): the live connection ends and the form returns.
     async with httpx.AsyncClient(base_url=live_server.url + "/api/v1", timeout=10) as client:
         res = await client.post("/agents/logout", headers={"Authorization": f"Bearer {token}"})
         assert res.status_code == 200
+    await expect(page.locator("#signin-form")).to_be_visible(timeout=15000)
+    await expect(page.locator("#signin-error")).to_contain_text("Please sign in again")
+    assert await page.evaluate("sessionStorage.getItem('supportbot.agentToken')") is None
+
+    # A token the server does not know (expired, say): the first call answers 401.
+    await page.evaluate("sessionStorage.setItem('supportbot.agentToken', 'not-a-token')")
     await page.reload()
     await expect(page.locator("#signin-form")).to_be_visible()
     await expect(page.locator("#signin-error")).to_contain_text("Please sign in again")
-    assert await page.evaluate("sessionStorage.getItem('supportbot.agentToken')") is None
 
     # Sign in again, then sign out with the button: the token stops working.
     await sign_in(page)
@@ -365,6 +370,7 @@ async def test_sign_out_and_a_revoked_sign_in_return_to_the_form(
     await page.click("#signout")
     await expect(page.locator("#signin-form")).to_be_visible()
     await expect(page.locator("#signin-info")).to_have_text("You have signed out.")
+    await expect(page.locator("#signin-error")).to_be_hidden()
     async with httpx.AsyncClient(base_url=live_server.url + "/api/v1", timeout=10) as client:
         res = await client.get("/agents/me", headers={"Authorization": f"Bearer {token}"})
         assert res.status_code == 401
