@@ -1,12 +1,17 @@
-"""Shared fixtures: real Redis (database 9, a key prefix per test), a real uvicorn server
-on a free port, and settings built explicitly (never from a developer's .env)."""
+"""Shared fixtures: a real Redis of the test session's own (a throwaway `redis-server` on a
+free port, key prefixes per test), a real uvicorn server on a free port, and settings built
+explicitly (never from a developer's .env).
+
+`redis_url()` names that Redis; the server starts on first use and stops when the session
+ends. TEST_REDIS_URL, when set, names a Redis to use instead (its keys are still prefixed
+and deleted, but prefer the default: it never touches a Redis you run)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,15 +24,30 @@ import uvicorn
 from redis.asyncio import Redis
 
 from services.config import Settings
+from tests.redis_server import RedisServer, free_port, start_redis_server
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+__all__ = ["free_port"]  # re-exported: tests import it from here
+
 TEST_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
+START_TIMEOUT = 60.0  # seconds for a test server to train its knowledge and listen (busy CI)
+_session_redis: RedisServer | None = None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def redis_url() -> str:
+    """The test session's Redis (started on first use, stopped at the end of the session)."""
+    global _session_redis
+    if explicit := os.environ.get("TEST_REDIS_URL"):
+        return explicit
+    if _session_redis is None:
+        _session_redis = start_redis_server()
+    return _session_redis.url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _session_redis
+    if _session_redis is not None:
+        _session_redis.stop()
+        _session_redis = None
 
 
 def unique_prefix(tag: str = "t") -> str:
@@ -37,7 +57,7 @@ def unique_prefix(tag: str = "t") -> str:
 def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "app_env": "test",
-        "redis_url": REDIS_URL,
+        "redis_url": redis_url(),
         "redis_key_prefix": unique_prefix(),
         "session_encryption_key": TEST_KEY,
         "log_level": "INFO",
@@ -54,7 +74,7 @@ async def delete_prefix(redis: Redis, prefix: str) -> None:
 
 @pytest.fixture
 async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
+    client = Redis.from_url(redis_url())
     yield client
     await client.aclose()
 
@@ -65,7 +85,8 @@ class RunningServer:
     port: int
     settings: Settings
     server: uvicorn.Server
-    task: asyncio.Task
+    task: asyncio.Task[None]
+    app: Any = None
 
     def client(self, **kwargs: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=30, **kwargs)
@@ -73,14 +94,34 @@ class RunningServer:
     async def stop(self) -> None:
         self.server.should_exit = True
         await asyncio.wait_for(self.task, 15)
+        await close_socketio_redis(self.app)
+
+
+async def close_socketio_redis(app: Any) -> None:
+    """Close the Socket.IO Redis manager's listener task and connections, which the app's
+    shutdown leaves open (they were the fixture's ResourceWarnings). Idempotent, so it stays
+    harmless once the app's lifespan closes the manager itself."""
+    while app is not None and not hasattr(app, "engineio_server"):
+        app = getattr(app, "app", None)
+    manager = getattr(getattr(app, "engineio_server", None), "manager", None)
+    thread = getattr(manager, "thread", None)
+    if thread is not None and not thread.done():
+        thread.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await thread
+    for name in ("pubsub", "redis"):
+        client = getattr(manager, name, None)
+        if client is not None:
+            await client.aclose()
 
 
 async def start_server(settings: Settings) -> RunningServer:
     from app import create_app
 
     port = free_port()
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -90,16 +131,15 @@ async def start_server(settings: Settings) -> RunningServer:
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
-    for _ in range(300):
-        if server.started:
-            break
+    deadline = asyncio.get_running_loop().time() + START_TIMEOUT
+    while not server.started:
         if task.done():
             task.result()
             raise RuntimeError("server stopped during start-up")
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"server did not start within {START_TIMEOUT} s")
         await asyncio.sleep(0.02)
-    else:
-        raise RuntimeError("server did not start")
-    return RunningServer(f"http://127.0.0.1:{port}", port, settings, server, task)
+    return RunningServer(f"http://127.0.0.1:{port}", port, settings, server, task, app)
 
 
 @pytest.fixture
@@ -124,7 +164,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runn
     srv = await start_server(make_settings())
     yield srv
     await srv.stop()
-    client = Redis.from_url(REDIS_URL)
+    client = Redis.from_url(redis_url())
     await delete_prefix(client, srv.settings.redis_key_prefix)
     await client.aclose()
 

@@ -1,12 +1,9 @@
 """Health: the seed's fields on both paths; 503 when Redis goes away."""
 
-import asyncio
-import shutil
-import subprocess
-
 import pytest
 
-from tests.conftest import free_port, new_session
+from tests.conftest import new_session
+from tests.redis_server import start_redis_server
 
 
 async def test_health_on_both_paths_with_the_seeds_fields(api):
@@ -43,30 +40,20 @@ async def test_counters_track_messages_escalations_and_responders(api):
 
 
 @pytest.fixture
-async def own_redis():
-    """A real redis-server of our own, so a test can take it away."""
-    port = free_port()
-    binary = shutil.which("redis-server")
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    await asyncio.sleep(0.3)
-    yield proc, f"redis://127.0.0.1:{port}/0"
-    proc.kill()
-    proc.wait()
+def own_redis(tmp_path):
+    """A real redis-server of this test's own, so the test can take it away."""
+    server = start_redis_server(tmp_path)
+    yield server
+    server.stop()
 
 
 async def test_health_is_503_and_messages_fail_cleanly_when_redis_goes_away(
     server_factory, own_redis
 ):
-    proc, url = own_redis
-    srv = await server_factory(redis_url=url)
+    srv = await server_factory(redis_url=own_redis.url)
     async with srv.client() as api:
         sid = await new_session(api)
-        proc.kill()
-        proc.wait()
+        own_redis.kill()
         res = await api.get("/api/v1/health")
         assert res.status_code == 503
         body = res.json()

@@ -22,10 +22,11 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 from redis.asyncio import Redis
 
+from tests.conftest import redis_url
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 DEMO_KB = ROOT / "services" / "knowledge" / "demo" / "shop.yaml"
 START_TIMEOUT = 90.0
 ADMIN_EMAIL = "admin@supportbot.test"
@@ -46,7 +47,7 @@ def server_env(prefix: str) -> dict[str, str]:
     env.update(
         {
             "APP_ENV": "test",
-            "REDIS_URL": REDIS_URL,
+            "REDIS_URL": redis_url(),
             "REDIS_KEY_PREFIX": prefix,
             "SESSION_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "OPENAI_API_KEY": "",
@@ -101,7 +102,7 @@ async def wait_until_healthy(srv: LiveServer) -> None:
 
 
 async def delete_prefix(prefix: str) -> None:
-    redis = Redis.from_url(REDIS_URL)
+    redis = Redis.from_url(redis_url())
     try:
         keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=500)]
         if keys:
