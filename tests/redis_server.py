@@ -76,17 +76,14 @@ def start_redis_server(directory: Path | None = None) -> RedisServer:
     workdir = Path(tempfile.mkdtemp(prefix="supportbot-test-redis-")) if owns else directory
     assert workdir is not None
     port = free_port()
+    # fmt: off
+    options = [
+        "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+        "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "redis.log",
+    ]
+    # fmt: on
     process = subprocess.Popen(
-        [
-            binary,
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--dir", str(workdir),
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
-            "--logfile", "redis.log",
-        ],  # fmt: skip
+        [binary, *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=workdir,
