@@ -39,6 +39,7 @@ $(VENDOR): package-lock.json
 bench: $(TESTS)
 	$(PY) -m bench.rest_load
 	$(PY) -m bench.providers
+	$(PY) -m bench.agents_live
 
 kb-eval: $(TESTS)
 	HF_HUB_OFFLINE=1 $(PY) -m bench.kb_eval --data $(DATA) --engine $(ENGINE)

@@ -268,9 +268,9 @@ class ConversationService:
         await self.notifier.to_agents(
             "message-received", payload, session_id=session.id, holder=session.assigned_to
         )
-        await self._queue_event("updated", session.id)
         if session.status != "escalated":
-            return None
+            return None  # the holder got the message; the queue's order and counts are as they were
+        await self._queue_event("updated", session.id)  # everyone sees who is still waiting
         if not await self.sessions.notice_due(session.id, self.notice_interval_ms):
             return None
         position = await self.queue_position(session.id)
