@@ -18,6 +18,7 @@ from services.config import Settings
 from services.conversations import ConversationService
 from services.crypto import EncryptionKeyError, load_sealer
 from services.escalation import EscalationPolicy
+from services.events import Events
 from services.knowledge.formats import KnowledgeFormatError
 from services.knowledge.service import KnowledgeService
 from services.metrics import Metrics
@@ -84,6 +85,7 @@ class Container:
         self.chat: ChatService | None = None
         self.conversations: ConversationService | None = None
         self.agents: AgentService | None = None
+        self.events = Events()  # sinks (webhooks, e-mail) are added as they start
         self.responder: ResponderChain | None = None
 
     async def start(self, notifier: Notifier | None = None) -> None:
@@ -138,6 +140,7 @@ class Container:
             presence=self.agents,
             notice_interval_ms=s.hold_notice_interval * 1000,
             max_message_length=s.max_message_length,
+            events=self.events,
         )
         self.chat = ChatService(
             sessions=sessions,

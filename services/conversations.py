@@ -30,6 +30,7 @@ from services.errors import (
     NothingToRate,
     TransitionRefused,
 )
+from services.events import Events
 from services.metrics import Metrics
 from services.notifier import Notifier
 from services.sessions import Session, SessionManager, iso, new_id
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 URGENT = re.compile(r"(?<!\w)(urgent|emergency|asap|immediately)(?!\w)", re.I)
 PREVIEW = 140
+PUBLISHED = ("escalated", "assigned", "resolved")  # as conversation.<event> to webhooks etc.
 QUEUE_NOTICE = "You're number {n} in the queue. A member of our team will be with you shortly."
 WAIT_NOTICE = (
     "You're still in the queue; a member of our team will be with you as soon as possible."
@@ -110,6 +112,7 @@ class ConversationService:
         presence: Presence | None = None,
         notice_interval_ms: int = 120_000,
         max_message_length: int = 4000,
+        events: Events | None = None,
     ) -> None:
         self.sessions = sessions
         self.notifier = notifier
@@ -118,6 +121,7 @@ class ConversationService:
         self.presence = presence
         self.notice_interval_ms = notice_interval_ms
         self.max_message_length = max_message_length
+        self.events = events or Events()
 
     # -- the steps -----------------------------------------------------------------
     async def escalate(self, session: Session, reasons: list[dict[str, str]], text: str) -> bool:
@@ -291,6 +295,9 @@ class ConversationService:
         self.metrics.csat[str(rating)] += 1
         entry = self._system_entry("rated", None, f"rating {rating}", session.status)
         await self.sessions.append(session_id, entry)
+        await self.events.publish(
+            "conversation.rated", {"sessionId": session_id, "userId": session.user_id, **csat}
+        )
         await self.notifier.to_agents(
             "conversation-updated",
             {
@@ -500,6 +507,18 @@ class ConversationService:
         )
         action = {"add": "added", "rem": "removed"}.get(step.queue, "updated")
         await self.notifier.to_agents("queue-updated", {"action": action, "item": item})
+        if step.event in PUBLISHED:
+            await self.events.publish(
+                f"conversation.{step.event}",
+                {
+                    "sessionId": session_id,
+                    "status": step.to,
+                    "previous": result.previous,
+                    "by": who(actor),
+                    "reason": reason,
+                    "conversation": item,
+                },
+            )
 
     async def _queue_event(self, action: str, session_id: str) -> None:
         await self.notifier.to_agents(
