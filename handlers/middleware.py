@@ -11,12 +11,14 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from handlers.problems import problem_body
+from services.asyncapi import asyncapi_for
 from services.logs import request_id_var, session_id_var
 from services.sessions import new_id
 
 log = logging.getLogger("app")
 API_PREFIXES = ("/api/", "/health")
 SPEC_PATH = "/api/v1/openapi.json"
+ASYNCAPI_PATH = "/api/v1/asyncapi.json"  # the Socket.IO events (services/asyncapi.py)
 
 
 class RequestContext:
@@ -102,6 +104,7 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+        return None
 
 
 async def too_large(send: Send, limit: int) -> None:
@@ -130,21 +133,27 @@ def route_of(path: str) -> str:
 
 
 def split_traffic(api: ASGIApp, static: ASGIApp, spec: bytes) -> ASGIApp:
-    """The page's files, the bundled spec (named schemas, for client generators), the API."""
+    """The page's files, the bundled spec (named schemas, for client generators) and the
+    AsyncAPI document of the socket events built from the same schemas, the API."""
+    documents = {
+        SPEC_PATH: spec,
+        ASYNCAPI_PATH: json.dumps(asyncapi_for(json.loads(spec))).encode(),
+    }
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == SPEC_PATH and scope["method"] == "GET":
+        if scope["type"] == "http" and scope["path"] in documents and scope["method"] == "GET":
+            body = documents[scope["path"]]
             await send(
                 {
                     "type": "http.response.start",
                     "status": 200,
                     "headers": [
                         (b"content-type", b"application/json"),
-                        (b"content-length", str(len(spec)).encode()),
+                        (b"content-length", str(len(body)).encode()),
                     ],
                 }
             )
-            return await send({"type": "http.response.body", "body": spec})
+            return await send({"type": "http.response.body", "body": body})
         if scope["type"] == "http" and not scope["path"].startswith(API_PREFIXES):
             return await static(scope, receive, send)
         return await api(scope, receive, send)

@@ -4,7 +4,12 @@ The spec is written as several YAML files joined by relative `$ref`s. Clients ge
 from it need one document whose shared schemas stay named: every reference to a file
 location that the root's `components` names becomes `#/components/...`, and anything
 else is inlined. The bundle is what the app routes by, what it serves at
-`/api/v1/openapi.json`, and what socket payloads are validated against.
+`/api/v1/openapi.json`, and what REST bodies are validated against.
+
+Socket.IO payloads are not REST bodies: their schemas live in `openapi/schemas/events.yaml`
+(client to server) and `server-events.yaml` (server to client), outside the OpenAPI
+components, and are documented by the AsyncAPI document (services/asyncapi.py).
+`resolved_schema` finds a name in either place, so sockets validate against the same rules.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 import yaml
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "openapi"
+EVENT_FILES = ("schemas/events.yaml", "schemas/server-events.yaml")
 
 Location = tuple[Path, str]  # (absolute file, JSON pointer)
 
@@ -41,9 +47,9 @@ def _target(ref: str, base: Path) -> Location:
 
 
 class _Bundler:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra: dict[Location, str] | None = None) -> None:
         self.root = root.resolve()
-        self.named: dict[Location, str] = {}
+        self.named: dict[Location, str] = dict(extra or {})
         for section, items in (_load(self.root).get("components") or {}).items():
             for name, item in (items or {}).items():
                 local = f"#/components/{section}/{name}"
@@ -101,16 +107,69 @@ def api_spec(max_message_length: int) -> dict[str, Any]:
     return document
 
 
+def _event_locations() -> dict[Location, str]:
+    named: dict[Location, str] = {}
+    for relative in EVENT_FILES:
+        path = (SPEC_DIR / relative).resolve()
+        for name in _load(path) or {}:
+            named[(path, f"/{name}")] = f"#/components/schemas/{name}"
+    return named
+
+
+@functools.cache
+def event_schemas() -> dict[str, Any]:
+    """The Socket.IO payload schemas by name (events.yaml and server-events.yaml). A
+    reference to a schema the API spec names, or to another event schema, stays a
+    `#/components/schemas/...` reference; anything else is inlined."""
+    events = _event_locations()
+    bundler = _Bundler(SPEC_DIR / "openapi.yaml", extra=events)
+    api_names = {local for location, local in bundler.named.items() if location not in events}
+    out: dict[str, Any] = {}
+    for (path, pointer), local in events.items():
+        name = local.rsplit("/", 1)[1]
+        if name in out or local in api_names:
+            raise ValueError(f"event schema {name} ({path.name}) is named twice")
+        out[name] = bundler._walk(copy.deepcopy(_pointer(_load(path), pointer)), path)
+    return out
+
+
 def resolved_schema(name: str, document: dict[str, Any]) -> dict[str, Any]:
-    """A component schema of `document` with every reference inlined, for validators."""
+    """The schema `name`, a component of `document` or an event schema, with every
+    reference inlined (the document's components first: they carry configured limits)."""
+    components = document["components"]["schemas"]
+    events = event_schemas()
+
+    def lookup(schema: str) -> Any:
+        return components[schema] if schema in components else events[schema]
 
     def inline(node: Any) -> Any:
         if isinstance(node, dict):
             if "$ref" in node:
-                return inline(_pointer(document, node["$ref"][1:]))
+                return inline(lookup(node["$ref"].rsplit("/", 1)[1]))
             return {key: inline(value) for key, value in node.items()}
         if isinstance(node, list):
             return [inline(item) for item in node]
         return node
 
-    return inline(document["components"]["schemas"][name])
+    return dict(inline(lookup(name)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m services.contract openapi|asyncapi [MAX_MESSAGE_LENGTH]`: print a document
+    as the server serves it (for linters such as Spectral, and client generators)."""
+    import json
+    import sys
+
+    from services.asyncapi import asyncapi_spec
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in ("openapi", "asyncapi"):
+        raise SystemExit("usage: python -m services.contract openapi|asyncapi [MAX_MESSAGE_LENGTH]")
+    limit = int(args[1]) if len(args) > 1 else 4000
+    document = api_spec(limit) if args[0] == "openapi" else asyncapi_spec(limit)
+    json.dump(document, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
