@@ -453,9 +453,16 @@
     });
 
     socket.on("message-received", (data) => {
-      if (!isObject(data) || !state.open || data.sessionId !== state.open.id) return;
-      if (typeof data.message !== "string") return;
+      if (!isObject(data) || typeof data.message !== "string") return;
       const entry = entryFromEvent(data);
+      // The queue's preview follows the messages this agent is sent (held, watched, admin);
+      // the server does not re-broadcast the queue item for each of them.
+      const queued = state.queue.get(data.sessionId);
+      if (queued) {
+        queued.lastMessage = { role: entry.role, content: data.message.slice(0, 140), timestamp: data.timestamp };
+        renderQueue();
+      }
+      if (!state.open || data.sessionId !== state.open.id) return;
       if (appendEntry(entry) && entry.role === "user") {
         hideCustomerTyping();
         announce("Customer said: " + data.message);
@@ -751,6 +758,7 @@
     renderQueue();
     renderActions();
     renderComposer();
+    els.convTitle.focus(); // from the list to the detail: Tab goes on to the actions
     await reloadOpen(true);
   }
 
@@ -1131,6 +1139,7 @@
   async function act(action, body, done) {
     const open = state.open;
     if (!open || state.busy) return;
+    const focused = document.activeElement;
     setBusy(true);
     showConvAlert("");
     try {
@@ -1153,6 +1162,12 @@
     } finally {
       setBusy(false);
       if (state.open === open) scheduleReload(0);
+      // The pressed button was disabled while busy, which drops the focus: put it back, or
+      // on the transcript when that action is no longer possible.
+      if (!document.activeElement || document.activeElement === document.body) {
+        if (focused && focused.isConnected && !focused.disabled && focused !== document.body) focused.focus();
+        else if (state.open === open) els.transcript.focus();
+      }
     }
   }
 

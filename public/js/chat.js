@@ -700,7 +700,7 @@
   function askForRating(episode) {
     if (state.rating && state.rating.episode === episode && !els.csat.hidden) return;
     clearTimeout(state.rating && state.rating.timer);
-    state.rating = { episode, sending: false, timer: 0 };
+    state.rating = { episode, sending: false, timer: 0, hadFocus: false };
     els.csat.reset();
     showStars();
     els.csatError.textContent = "";
@@ -717,7 +717,8 @@
   }
 
   function ratingDone() {
-    const wasFocused = els.csat.contains(document.activeElement);
+    // Focus was in the form (the submit button loses it while disabled): hand it to the box.
+    const wasFocused = els.csat.contains(document.activeElement) || (state.rating && state.rating.hadFocus);
     hideRating();
     addMessage("system", "Thank you for your rating.");
     announce("Thank you for your rating.");
@@ -731,6 +732,7 @@
     state.rating.sending = false;
     els.csatSubmit.disabled = false;
     els.csatError.textContent = message || "Your rating was not sent; please try again.";
+    if (state.rating.hadFocus && document.activeElement === document.body) els.csatSubmit.focus();
   }
 
   /** The REST route, when the socket is down or did not answer. */
@@ -768,6 +770,7 @@
     const payload = { sessionId: state.sessionId, rating };
     if (comment) payload.comment = comment;
     state.rating.sending = true;
+    state.rating.hadFocus = els.csat.contains(document.activeElement);
     els.csatSubmit.disabled = true;
     els.csatError.textContent = "";
     if (state.connected) {

@@ -457,10 +457,12 @@ async def test_a_lost_claim_names_the_holder_and_a_transfer_reaches_the_other_ag
 # --- accessibility and layout --------------------------------------------------------------
 
 
-async def conversation_with_everything(new_page, server: LiveServer, console: Page) -> Page:
+async def conversation_with_everything(
+    new_page, server: LiveServer, console: Page, scheme: str = "light"
+) -> Page:
     """A conversation open and claimed in `console` with a bot answer and its sources, the
     escalation reasons, an agent reply, a note and a draft; the customer's page."""
-    customer = await new_page(900, 800)
+    customer = await new_page(900, 800, color_scheme=scheme)
     session = await joined(customer)
     await ask(customer, SHIPPING_Q)
     await expect(customer.locator(".msg--assistant").last).to_contain_text(SHIPPING_A)
@@ -471,6 +473,7 @@ async def conversation_with_everything(new_page, server: LiveServer, console: Pa
     await expect(console.locator("#conv-holder")).to_have_text("with you")
     await console.fill("#reply", "I can help with that")
     await console.press("#reply", "Enter")
+    await expect(console.locator("#transcript .entry--agent")).to_have_count(1)
     await expect(customer.locator(".msg--agent")).to_have_count(1)
     await console.check("input[name=mode][value=note]")
     await console.fill("#reply", "Check the carrier")
@@ -509,22 +512,82 @@ async def test_axe_finds_no_violations_in_the_console(new_page, live_server, pag
     await console.screenshot(path=f"/tmp/supportbot-console-{scheme}.png")
 
 
-async def test_axe_finds_no_violations_in_the_rating_prompt(new_page, live_server):
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_axe_finds_no_violations_in_the_rating_prompt(new_page, live_server, scheme):
     console = await open_console(new_page, live_server)
     await sign_in(console)
-    customer = await conversation_with_everything(new_page, live_server, console)
+    customer = await conversation_with_everything(new_page, live_server, console, scheme)
     await console.click("#resolve")
     await console.click("#resolve-confirm")
     await expect(customer.locator("#csat")).to_be_visible()
     assert await axe_violations(customer) == []
-    # Keyboard: the stars are one radio group; arrows move, Enter in the form sends.
+    # Keyboard only: the stars are one radio group (arrows move), then the comment, the buttons.
     await customer.focus("#rate-1")
     await customer.keyboard.press("ArrowRight")
     await customer.keyboard.press("ArrowRight")
     await expect(customer.locator("#rate-3")).to_be_checked()
     await expect(customer.locator("#csat-value")).to_have_text("Okay")
-    await customer.click("#csat-submit")
+    await customer.keyboard.press("Tab")
+    await expect(customer.locator("#csat-comment")).to_be_focused()
+    await customer.keyboard.type("Fine")
+    await customer.keyboard.press("Tab")
+    await customer.keyboard.press("Tab")
+    await expect(customer.locator("#csat-submit")).to_be_focused()
+    await customer.keyboard.press("Enter")
+    await expect(customer.locator("#csat")).to_be_hidden()
+    await expect(customer.locator("#message")).to_be_focused()  # focus is not lost
     await expect(console.locator("#csat")).to_contain_text("3 out of 5")
+    await expect(console.locator("#csat")).to_contain_text("Fine")
+
+
+async def tab_to(page: Page, selector: str, *, backwards: bool = False, limit: int = 80) -> None:
+    """Press Tab (or Shift+Tab) until `selector` has the focus."""
+    for _ in range(limit):
+        if await page.evaluate("s => document.activeElement.matches(s)", selector):
+            return
+        await page.keyboard.press("Shift+Tab" if backwards else "Tab")
+    await expect(page.locator(selector)).to_be_focused()
+
+
+async def test_the_console_works_from_the_keyboard(new_page, live_server):
+    console = await open_console(new_page, live_server)
+    await console.keyboard.type(ADMIN_EMAIL)  # the e-mail field has the focus
+    await console.keyboard.press("Tab")
+    await console.keyboard.type(ADMIN_PASSWORD)
+    await console.keyboard.press("Enter")
+    await expect(console.locator("#connection")).to_have_text("Live")
+    await expect(console.locator("#queue-title")).to_be_focused()
+
+    customer = await new_page(900, 800)
+    session = await joined(customer)
+    await ask(customer, URGENT_Q)
+    await expect(queue_item(console, session)).to_be_visible()
+
+    await tab_to(console, f'[data-session-id="{session}"]')
+    await console.keyboard.press("Enter")
+    await expect(console.locator("#conv-title")).to_be_focused()
+    await expect(console.locator("#transcript .entry--customer")).to_have_count(1)
+    await console.keyboard.press("Tab")
+    await expect(console.locator("#claim")).to_be_focused()
+    await console.keyboard.press("Enter")
+    await expect(console.locator("#reply")).to_be_focused()  # claimed: straight to the reply
+    await console.keyboard.type("Typed without a mouse")
+    await console.keyboard.press("Enter")
+    await expect(customer.locator(".msg--agent .msg__text")).to_have_text("Typed without a mouse")
+    await expect(console.locator("#reply")).to_be_focused()
+
+    # The resolve dialog: opens on Enter, the note field first, Escape closes it.
+    await tab_to(console, "#resolve", backwards=True)
+    await console.keyboard.press("Enter")
+    await expect(console.locator("#resolve-note")).to_be_focused()
+    await console.keyboard.press("Escape")
+    await expect(console.locator("#resolve-dialog")).to_be_hidden()
+    await expect(console.locator("#resolve")).to_be_focused()
+    # Hand back from the keyboard: the button goes away, the focus does not get lost.
+    await tab_to(console, "#handback", backwards=True)
+    await console.keyboard.press("Enter")
+    await expect(console.locator("#conv-status")).to_have_text("With the bot")
+    assert await console.evaluate("document.activeElement !== document.body")
 
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 800), (768, 1024)])
