@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 HANDOFF = "I've passed your conversation to a member of our team, who will take over shortly."
 UNSURE = "I'm not sure I have the right answer to that."
+APOLOGY = "I'm sorry this has been frustrating."  # frustration
+OF_COURSE = "Of course."  # the customer asked for a person
+NOT_HELPED = "I'm sorry I couldn't help with that."  # repeated_failure
 TROUBLE = "Sorry, I'm having trouble answering right now."
 INTERNAL_ROLES = ("note",)  # agents only: never shown to the customer, never sent to a model
 BLANK = " \t\n\r\f\v"  # the white space the spec's MessageText pattern names
@@ -163,15 +166,21 @@ class ChatService:
         if session.held:
             return await self._held(session, user_entry)
 
-        history = await self._recent(session, position)
+        previous = await self._recent(session, position)
+        history = tuple(t for t in map(entry_turn, previous[-self.max_history :]) if t is not None)
         message_id = new_id(12)
         started = time.perf_counter()
         reply = await self._answer(session_id, message_id, text, history)
-        reasons = self.policy.evaluate(text, reply)
+        reasons = self.policy.evaluate(text, reply, previous)
         result = self._result(session_id, message_id, reply, reasons, user_entry)
         await self.sessions.append(session_id, self._entry(result))
         first = (
-            await self.conversations.escalate(session, [r.as_dict() for r in reasons], text)
+            await self.conversations.escalate(
+                session,
+                [r.as_dict() for r in reasons],
+                text,
+                priority=self.policy.priority(text),
+            )
             if reasons
             else False
         )
@@ -230,13 +239,14 @@ class ChatService:
         """The customer is typing: the agents holding or watching the conversation see it."""
         await self.conversations.customer_typing(session_id, is_typing)
 
-    async def _recent(self, session: Session, position: int) -> tuple[Turn, ...]:
-        """The last MAX_CONVERSATION_HISTORY entries of this episode before `position`."""
-        start = max(session.context_from, position - 1 - self.max_history)
+    async def _recent(self, session: Session, position: int) -> list[dict[str, Any]]:
+        """This episode's entries before `position`: the last MAX_CONVERSATION_HISTORY (the
+        model's context) or as many as the escalation policy looks back, if that is more."""
+        count = max(self.max_history, self.policy.lookback)
+        start = max(session.context_from, position - 1 - count)
         if position - 2 < start:
-            return ()
-        entries = await self.sessions.transcript(session.id, start, position - 2)
-        return tuple(t for t in map(entry_turn, entries) if t is not None)
+            return []
+        return await self.sessions.transcript(session.id, start, position - 2)
 
     async def _answer(
         self, session_id: str, message_id: str, text: str, history: tuple[Turn, ...]
@@ -293,11 +303,18 @@ class ChatService:
                 if reply.usage
                 else None
             )
-            if any(r.rule == "low_confidence" for r in reasons):
+            rules = {r.rule for r in reasons}
+            if "frustration" in rules:  # never an unrelated entry to an angry customer
+                text = f"{APOLOGY} {handoff}"
+            elif "low_confidence" in rules:
                 text = f"{UNSURE} {handoff}"
-            elif (
-                reasons and not reply.needs_human
-            ):  # a responder asking for a person says so itself
+            elif reply.needs_human:  # a responder asking for a person says so itself
+                text = reply.text
+            elif "requested" in rules:  # not whatever entry the request happened to match
+                text = f"{OF_COURSE} {handoff}"
+            elif "repeated_failure" in rules:  # the same answer again would not help
+                text = f"{NOT_HELPED} {handoff}"
+            elif reasons:
                 text = f"{reply.text}\n\n{handoff}"
             else:
                 text = reply.text

@@ -74,6 +74,22 @@ class Settings(BaseSettings):
         ]
     )
     escalation_confidence_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    escalation_request_phrases: CommaList = Field(
+        default_factory=list, description="extra phrases asking for a person (`requested`)"
+    )
+    escalation_frustration_threshold: float = Field(
+        default=-0.7, ge=-1.0, le=0.0, description="VADER compound score (`frustration`)"
+    )
+    escalation_max_failures: int = Field(
+        default=2, ge=0, description="weak answers in a row (`repeated_failure`); 0 is off"
+    )
+    escalation_failure_confidence: float = Field(default=0.65, ge=0.0, le=1.0)
+    escalation_repeat_similarity: float = Field(
+        default=0.8, ge=0.0, le=1.0, description="a repeated question; 0 is off"
+    )
+    escalation_priority_keywords: CommaList = Field(
+        default_factory=lambda: ["urgent", "emergency"]
+    )
 
     # --- knowledge ---------------------------------------------------------------
     knowledge_base_path: Path = DEFAULT_KNOWLEDGE_BASE
@@ -117,7 +133,14 @@ class Settings(BaseSettings):
         "question, say so and offer a human agent. Never invent prices, dates or policies."
     )
 
-    @field_validator("cors_origins", "escalation_keywords", "ai_provider_order", mode="before")
+    @field_validator(
+        "cors_origins",
+        "escalation_keywords",
+        "escalation_request_phrases",
+        "escalation_priority_keywords",
+        "ai_provider_order",
+        mode="before",
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split_commas(value)

@@ -146,7 +146,7 @@ class Container:
             sessions=sessions,
             conversations=self.conversations,
             responder=self.responder,
-            policy=EscalationPolicy(s.escalation_patterns, s.escalation_confidence_threshold),
+            policy=EscalationPolicy.from_settings(s),
             metrics=self.metrics,
             max_history=s.max_conversation_history,
             max_message_length=s.max_message_length,

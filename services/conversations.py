@@ -92,8 +92,11 @@ STEPS = {
 }
 
 
-def priority_of(text: str) -> int:
-    """1 for urgent wording (urgent, emergency, asap, immediately), else 0; higher goes first."""
+def priority_of(text: str, priority: int | None = None) -> int:
+    """The queue priority, higher goes first: `priority` when given (ChatService passes the
+    escalation policy's, from ESCALATION_PRIORITY_KEYWORDS), else 1 for urgent wording."""
+    if priority is not None:
+        return priority
     return 1 if URGENT.search(text) else 0
 
 
@@ -124,10 +127,17 @@ class ConversationService:
         self.events = events or Events()
 
     # -- the steps -----------------------------------------------------------------
-    async def escalate(self, session: Session, reasons: list[dict[str, str]], text: str) -> bool:
+    async def escalate(
+        self,
+        session: Session,
+        reasons: list[dict[str, str]],
+        text: str,
+        *,
+        priority: int | None = None,
+    ) -> bool:
         """active -> escalated; False when the conversation was not active (no second handoff)."""
         now = now_ms()
-        priority = priority_of(text)
+        priority = priority_of(text, priority)
         detail = ", ".join(f"{r['rule']}: {r['detail']}" for r in reasons)
         result = await self._step(
             session.id,
