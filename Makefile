@@ -40,6 +40,7 @@ bench: $(TESTS)
 	$(PY) -m bench.rest_load
 	$(PY) -m bench.providers
 	$(PY) -m bench.agents_live
+	$(PY) -m bench.escalation_eval
 
 kb-eval: $(TESTS)
 	HF_HUB_OFFLINE=1 $(PY) -m bench.kb_eval --data $(DATA) --engine $(ENGINE)
