@@ -5,34 +5,66 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 TESTS  := $(VENV)/.installed-tests
+NODE   := node_modules/.installed
 VENDOR := public/vendor/socket.io.min.js
+LOCK     := requirements.lock
+DEV_LOCK := requirements-dev.lock
 DATA   ?= ../shared/data/clinc150/train_val.json
 ENGINE ?= classical
 
-.PHONY: run test install bench kb-eval kb-import agent-add key clean
+.PHONY: run test lint lock install bench kb-eval kb-import agent-add key clean
 
 run: $(STAMP) $(VENDOR)
 	$(PY) -m app
 
-test: $(TESTS) $(VENDOR)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest
+# Lint first: a finding fails the run before any test starts. A leaked socket or file
+# (ResourceWarning) is an error too.
+test: lint $(VENDOR)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -W error::ResourceWarning
+
+# ruff (rules in pyproject.toml), mypy (strict on services/), and Spectral's spectral:oas
+# rules over the OpenAPI document exactly as the server serves it.
+lint: $(TESTS) $(NODE)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	@spec=$$(mktemp --suffix=.json) && $(PY) -m services.contract openapi > $$spec && \
+	  node_modules/.bin/spectral lint --quiet --ruleset .spectral.yaml --fail-severity=warn $$spec; \
+	  status=$$?; rm -f $$spec; \
+	  if [ $$status -eq 0 ]; then echo "spectral: no findings"; fi; exit $$status
+
+# Regenerate both lock files from pyproject.toml (after changing a dependency there).
+# pip-compile, not uv: torch's CPU build comes from pip's configured local wheels, which
+# only pip sees. The run lock is constrained by the dev lock, so both pin the same versions.
+lock: $(TESTS)
+	$(VENV)/bin/pip-compile --quiet --upgrade --generate-hashes --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links --extra test --extra semantic --extra lint \
+	  -o $(DEV_LOCK) pyproject.toml
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links --constraint $(DEV_LOCK) \
+	  -o $(LOCK) pyproject.toml
 
 install: $(STAMP) $(VENDOR)
 
-$(STAMP): pyproject.toml
+# Exactly the locked versions, each checked against its hash; then the project itself.
+$(STAMP): $(LOCK) pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet pip==26.3
+	$(PIP) install --quiet --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# Tests also cover the semantic tier: torch's CPU build first, so nothing pulls a CUDA one.
-$(TESTS): $(STAMP)
-	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[test,semantic]'
+# Tests also cover the semantic tier: the dev lock pins torch's CPU build (2.13.0+cpu,
+# from pip's local wheels), so nothing pulls a CUDA one.
+$(TESTS): $(STAMP) $(DEV_LOCK)
+	$(PIP) install --quiet --require-hashes -r $(DEV_LOCK)
 	touch $(TESTS)
 
-$(VENDOR): package-lock.json
+$(NODE): package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE)
+
+$(VENDOR): $(NODE)
 	mkdir -p public/vendor
 	cp node_modules/socket.io-client/dist/socket.io.min.js $(VENDOR)
 

@@ -105,9 +105,11 @@ def main() -> None:
 
     has_oos = any(label.lower() in OOS_LABELS for _, label in val + report_on)
     v_best, v_conf, _, _ = predict(engine, [t for t, _ in val])
-    threshold = pick_threshold(v_best, v_conf, normalise([l for _, l in val])) if has_oos else 0.0
+    threshold = (
+        pick_threshold(v_best, v_conf, normalise([label for _, label in val])) if has_oos else 0.0
+    )
     r_best, r_conf, r_top, latencies = predict(engine, [t for t, _ in report_on])
-    truth = normalise([l for _, l in report_on])
+    truth = normalise([label for _, label in report_on])
     top_label = np.where(r_conf >= r_top - 1e-12, r_best, OOS)  # the argmax class, OOS included
 
     result: dict[str, object] = {

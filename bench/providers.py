@@ -163,8 +163,10 @@ async def run(runs: int) -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     lines = [
-        f"fake latency {results['fake_latency_ms']:.0f} ms, attempt timeout {results['attempt_timeout_ms']:.0f} ms",
-        f"{'scenario':32} {'answered by':12} {'REST p50':>9} {'p95':>9} {'stream p50':>11} {'p95':>9}",
+        f"fake latency {results['fake_latency_ms']:.0f} ms, "
+        f"attempt timeout {results['attempt_timeout_ms']:.0f} ms",
+        f"{'scenario':32} {'answered by':12} {'REST p50':>9} {'p95':>9} "
+        f"{'stream p50':>11} {'p95':>9}",
     ]
     for name, value in results.items():
         if isinstance(value, dict) and "rest" in value and "p50_ms" in value["rest"]:

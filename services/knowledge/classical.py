@@ -77,7 +77,7 @@ class Features:
     def fit(self, texts: list[str]) -> csr_matrix:
         if len(texts) >= SMALL:
             self.chars.set_params(min_df=2)
-        matrix = hstack(
+        matrix: csr_matrix = hstack(
             [self.words.fit_transform(texts), self.chars.fit_transform(texts)], dtype=np.float32
         ).tocsr()
         for vectorizer in (self.words, self.chars):
@@ -85,9 +85,10 @@ class Features:
         return matrix
 
     def __call__(self, texts: list[str]) -> csr_matrix:
-        return hstack(
+        matrix: csr_matrix = hstack(
             [self.words.transform(texts), self.chars.transform(texts)], dtype=np.float32
         ).tocsr()
+        return matrix
 
 
 def fit_svm(features: csr_matrix, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -145,7 +146,8 @@ def held_out_margins(
                 np.zeros(len(labels)), labels
             )
         )
-    margins, truth = [], []
+    margins: list[np.ndarray] = []
+    truth: list[int] = []
     for train, held in splits:
         fold_classes, weights, intercepts = fit_svm(features[train], labels[train])
         fold_margins = features[held] @ weights.T + intercepts

@@ -121,7 +121,8 @@ def parse_faq_csv(text: str, source: str) -> KnowledgeBase:
             )
         raise KnowledgeFormatError(
             source,
-            "the first row must be the header `question,answer` (FAQ) or `text,label` (intent dataset)",
+            "the first row must be the header `question,answer` (FAQ) "
+            "or `text,label` (intent dataset)",
             1,
         )
     by_answer: dict[str, list[str]] = {}
@@ -165,7 +166,7 @@ class _HtmlText(HTMLParser):
         self.anchor: str | None = None
         self.skip = 0
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("script", "style"):
             self.skip += 1
         elif tag in ("h1", "h2", "h3"):
@@ -236,7 +237,8 @@ def parse_article(text: str, source: str, html: bool = False) -> list[Entry]:
         text = "\n".join(parser.lines)
     stem = Path(source).stem
     passages: list[Entry] = []
-    title, body = stem.replace("-", " ").replace("_", " "), []
+    title = stem.replace("-", " ").replace("_", " ")
+    body: list[str] = []
 
     anchors: dict[str, int] = {}
     given: str | None = None

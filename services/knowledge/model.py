@@ -11,7 +11,8 @@ EntryKind = Literal["intent", "faq", "passage"]
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One thing the bot knows: an intent with example questions, an FAQ row or an article passage."""
+    """One thing the bot knows: an intent with example questions, an FAQ row or an article
+    passage."""
 
     id: str
     kind: EntryKind

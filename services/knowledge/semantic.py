@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix, hstack
@@ -34,7 +35,7 @@ def model_location(name: str) -> str:
 
 
 @functools.cache
-def load_model(name: str):
+def load_model(name: str) -> Any:  # a SentenceTransformer (untyped package)
     location = model_location(name)
     if Path(location).is_dir():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

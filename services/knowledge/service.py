@@ -112,8 +112,8 @@ class KnowledgeService:
         self._generation = 0  # bumped by every accepted change: the newest one wins
         self._publishing = asyncio.Lock()
         self._unusable: str | None = None  # a stored version this instance could not train
-        self._tasks: set[asyncio.Task] = set()
-        self._watcher: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._watcher: asyncio.Task[None] | None = None
         self._closing = False
 
     # -- keys ------------------------------------------------------------------------
@@ -135,8 +135,8 @@ class KnowledgeService:
         if self.redis is not None:
             current = await self.redis.get(self.current_key)
             if current:
-                blob = await self.redis.get(self.version_key(current.decode()))
-                kb = await asyncio.to_thread(load, blob) if blob else None
+                blob = await self.redis.get(self.version_key(_text(current)))
+                kb = await asyncio.to_thread(load, _bytes(blob)) if blob else None
         if kb is None:
             from services.knowledge.formats import load_knowledge
 
@@ -222,7 +222,7 @@ class KnowledgeService:
             escalate=bool(data.get("escalate", False)),
             url=data.get("url"),
         )
-        entries = tuple(e for e in kb.entries if e.id != entry.id) + (entry,)
+        entries = (*(e for e in kb.entries if e.id != entry.id), entry)
         return await self._change(KnowledgeBase(entries, kb.name))
 
     async def delete_entry(self, entry_id: str) -> dict[str, Any]:
@@ -337,10 +337,13 @@ class KnowledgeService:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.version_key(version), blob)
             pipe.set(self.current_key, version)
-            if previous and previous.decode() != version:
-                pipe.expire(self.version_key(previous.decode()), SUPERSEDED_TTL)
+            if previous and _text(previous) != version:
+                pipe.expire(self.version_key(_text(previous)), SUPERSEDED_TTL)
             await pipe.execute()
         await self.redis.publish(self.channel, version)
+
+    def _is_closing(self) -> bool:
+        return self._closing
 
     async def _watch(self) -> None:
         """Follow versions published by other instances (pub/sub, with a slow poll)."""
@@ -356,26 +359,27 @@ class KnowledgeService:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if self._closing:
+                if self._is_closing():  # aclose() may have set it while we awaited
                     return
                 log.warning("knowledge watcher reconnecting", extra={"error": type(exc).__name__})
                 await asyncio.sleep(POLL_SECONDS)
             finally:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(pubsub.aclose(), 2)
+                    # redis-py's PubSub.aclose() carries no annotations
+                    await asyncio.wait_for(pubsub.aclose(), 2)  # type: ignore[no-untyped-call]
 
     async def _catch_up(self) -> None:
         """Serve the version Redis says is current, if it is not the one serving here."""
         assert self.redis is not None
         current = await self.redis.get(self.current_key)
-        if not current or current.decode() in (self.version, self.pending, self._unusable):
+        if not current or _text(current) in (self.version, self.pending, self._unusable):
             return
-        version = current.decode()
+        version = _text(current)
         blob = await self.redis.get(self.version_key(version))
         if blob is None:
             return
         try:
-            kb = await asyncio.to_thread(load, blob)
+            kb = await asyncio.to_thread(load, _bytes(blob))
             trained = await self._train(kb)
         except Exception as exc:
             self._unusable = version
@@ -387,3 +391,12 @@ class KnowledgeService:
         async with self._publishing:
             if await self.redis.get(self.current_key) == current:  # else a newer one: next round
                 await self._install(kb, trained)
+
+
+def _text(value: bytes | str) -> str:
+    """A Redis reply as text (the client may or may not decode responses)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value

@@ -9,7 +9,7 @@ cares about the difference.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -101,7 +101,7 @@ class Responder(ABC):
     async def respond(self, prompt: Prompt) -> Reply:
         """Answer in one piece, or raise `ResponderError`."""
 
-    async def stream(self, prompt: Prompt) -> AsyncIterator[Delta | Reset | Reply]:
+    async def stream(self, prompt: Prompt) -> AsyncGenerator[Delta | Reset | Reply, None]:
         """Yield text deltas then exactly one final `Reply` (a chain may also yield
         `Reset` when it switches responder mid-stream). Default: no deltas."""
         yield await self.respond(prompt)

@@ -12,8 +12,9 @@ Rules, for each message:
 - A retryable failure (timeout, connection error, 429, 5xx) is retried with jittered
   exponential backoff, up to `max_retries` times, unless it would not help the customer:
   a timeout or a failure mid-stream moves on when a fallback is available (the customer
-  already waited a whole attempt, or saw text vanish); a `Retry-After` longer than `backoff_max` moves on when a fallback is
-  available, and is honoured (within the deadline) when none is.
+  already waited a whole attempt, or saw text vanish); a `Retry-After` longer than
+  `backoff_max` moves on when a fallback is available, and is honoured (within the
+  deadline) when none is.
 - Streaming: a provider that fails before its first chunk is replaced unseen; one that
   fails mid-stream is followed by `Reset(provider, reason)` and the fallback's stream.
 
@@ -27,7 +28,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -198,7 +199,7 @@ class ResponderChain(Responder):
                     return event
         raise AllRespondersFailed([])  # pragma: no cover - _run ends with a Reply or raises
 
-    def stream(self, prompt: Prompt) -> AsyncIterator[Delta | Reset | Reply]:
+    def stream(self, prompt: Prompt) -> AsyncGenerator[Delta | Reset | Reply, None]:
         """Deltas as they arrive, a Reset when a provider fails mid-stream (its text so far
         is void), then exactly one Reply; or AllRespondersFailed."""
         return self._run(prompt, streaming=True)
@@ -215,7 +216,7 @@ class ResponderChain(Responder):
     # -- the failover walk ------------------------------------------------------------
     async def _run(
         self, prompt: Prompt, *, streaming: bool
-    ) -> AsyncIterator[Delta | Reset | Reply]:
+    ) -> AsyncGenerator[Delta | Reset | Reply, None]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.policy.deadline
         failures: list[tuple[str, str]] = []
@@ -308,8 +309,12 @@ class ResponderChain(Responder):
         return left if left is not None else (link, reason)
 
     async def _attempt(
-        self, responder: Responder, prompt: Prompt, timeout: float, streaming: bool
-    ) -> AsyncIterator[Delta | Reset | Reply]:
+        self,
+        responder: Responder,
+        prompt: Prompt,
+        timeout: float,  # noqa: ASYNC109 - a per-attempt budget this generator enforces itself, per chunk
+        streaming: bool,
+    ) -> AsyncGenerator[Delta | Reset | Reply, None]:
         """One try, bounded by the attempt timeout (and, streaming, the first-chunk one)."""
         if not streaming:
             try:

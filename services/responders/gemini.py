@@ -10,7 +10,7 @@ becomes a ResponderError that says whether trying again may help.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
@@ -169,12 +169,14 @@ class GeminiResponder(Responder):
             raise as_responder_error(exc) from exc
         return parse_reply(text, NAME, prompt, usage_of(response))
 
-    async def stream(self, prompt: Prompt) -> AsyncIterator[Delta | Reply]:
+    async def stream(self, prompt: Prompt) -> AsyncGenerator[Delta | Reply, None]:
         answer = AnswerStream()
         usage: Usage | None = None
         try:
             chunks = await self.client.aio.models.generate_content_stream(**self._request(prompt))
-            async with aclosing(chunks):  # a timeout or a caller leaving closes the HTTP stream now
+            # A timeout or a caller leaving closes the HTTP stream now. The SDK types its
+            # stream as an iterator; it is an async generator, which has aclose().
+            async with aclosing(chunks):  # type: ignore[type-var]
                 async for chunk in chunks:
                     usage = usage_of(chunk) or usage
                     check_blocked(chunk)

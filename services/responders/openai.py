@@ -8,7 +8,7 @@ settings are at fault.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
@@ -38,7 +38,8 @@ REQUEST_SPECIFIC = {
 def _error_code(exc: openai.APIStatusError) -> str | None:
     body = exc.body
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        error = body.get("error")
+        inner = error if isinstance(error, dict) else body
         code = inner.get("code") or inner.get("type")
         return str(code) if code else None
     return None
@@ -54,7 +55,7 @@ def as_responder_error(exc: BaseException) -> ResponderError:
         return ResponderError(NAME, "connection error", detail=type(exc).__name__)
     if isinstance(exc, openai.APIStatusError):
         status, code = exc.status_code, _error_code(exc)
-        after = parse_retry_after(exc.response.headers) if exc.response is not None else None
+        after = parse_retry_after(exc.response.headers)
         if status == 429 and code == "insufficient_quota":
             return ResponderError(
                 NAME, "quota exhausted (429)", retryable=False, misconfigured=True
@@ -111,7 +112,7 @@ class OpenAIResponder(Responder):
             api_key=key,
             base_url=settings.openai_base_url,
             max_retries=0,
-            timeout=httpx.Timeout(
+            timeout=openai.Timeout(  # the SDK's own HTTP client's type (httpx2 in openai 3)
                 settings.provider_timeout, connect=min(5.0, settings.provider_timeout)
             ),
         )
@@ -141,7 +142,7 @@ class OpenAIResponder(Responder):
             Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None,
         )
 
-    async def stream(self, prompt: Prompt) -> AsyncIterator[Delta | Reply]:
+    async def stream(self, prompt: Prompt) -> AsyncGenerator[Delta | Reply, None]:
         answer = AnswerStream()
         usage: Usage | None = None
         try:

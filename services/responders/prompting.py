@@ -163,11 +163,9 @@ class AnswerStream:
     def feed(self, chunk: str) -> str:
         """Add streamed text; return the new characters of the answer, decoded."""
         self.buffer += chunk
-        if self.done:
-            return ""
         out: list[str] = []
         for ch in chunk:
-            if self.done:
+            if self.done:  # the answer ended (here, or in an earlier chunk)
                 break
             if self._in_string:
                 self._string_char(ch, out)

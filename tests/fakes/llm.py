@@ -25,7 +25,8 @@ from starlette.routing import Route
 
 @dataclass
 class Behaviour:
-    mode: str = "ok"  # ok | status | malformed | wrong_schema | not_json | hang | cut | stall | refusal | blocked
+    # ok | status | malformed | wrong_schema | not_json | hang | cut | stall | refusal | blocked
+    mode: str = "ok"
     status: int = 500
     retry_after: str | None = None  # the Retry-After header
     retry_delay: str | None = None  # Gemini: google.rpc.RetryInfo's retryDelay in the error body

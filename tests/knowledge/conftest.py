@@ -14,7 +14,10 @@ def clinc_slice(tmp_path_factory):
 
     data = json.loads(CLINC.read_text())
     intents = sorted({label for _, label in data["train"]})[:20]
-    keep = lambda rows: [r for r in rows if r[1] in intents]
+
+    def keep(rows: list[list[str]]) -> list[list[str]]:
+        return [r for r in rows if r[1] in intents]
+
     sliced = {
         "train": keep(data["train"]),
         "val": keep(data["val"]),

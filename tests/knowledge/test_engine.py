@@ -113,7 +113,7 @@ def test_the_eval_command_reports_accuracy_alone_without_out_of_scope_data(tmp_p
         ("how do refunds work", "refund"),
     ]
     path = tmp_path / "tiny.csv"
-    path.write_text("text,label\n" + "\n".join(f"{t},{l}" for t, l in rows) + "\n")
+    path.write_text("text,label\n" + "\n".join(f"{text},{label}" for text, label in rows) + "\n")
     report = json.loads(
         subprocess.run(
             [sys.executable, "-m", "bench.kb_eval", "--data", str(path)],

@@ -358,7 +358,7 @@ async def test_aclose_closes_every_responder_even_when_one_fails():
 
 
 def test_a_chain_needs_a_responder():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one responder"):
         ResponderChain([])
 
 

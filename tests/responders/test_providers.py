@@ -248,9 +248,13 @@ async def test_a_stream_cut_midway_is_a_retryable_connection_error_after_some_te
     responder, fake = responders(provider)
     fake.set(mode="cut", cut_after=4, chunk_size=6, answer="a long answer that never finishes")
     seen = []
-    with pytest.raises(ResponderError) as err:
+
+    async def consume() -> None:
         async for event in responder.stream(PROMPT):
             seen.append(event)
+
+    with pytest.raises(ResponderError) as err:
+        await consume()
     assert seen and all(isinstance(e, Delta) for e in seen)
     assert err.value.reason == "connection error" and err.value.retryable
 
