@@ -48,6 +48,9 @@ async def send_message(body: dict[str, Any]):
     reply["handledBy"] = result.handled_by
     if result.queue_position is not None:
         reply["queuePosition"] = result.queue_position
+    if result.contact_requested:
+        reply["contactRequested"] = True
+        reply["nextOpening"] = result.next_opening
     return ok(reply)
 
 
@@ -73,3 +76,8 @@ async def get_history(sessionId: str):
 async def rate(sessionId: str, body: dict[str, Any]):
     rating = await container().conversations.rate(sessionId, body["rating"], body.get("comment"))
     return ok({"success": True, **rating})
+
+
+async def leave_contact(sessionId: str, body: dict[str, Any]):
+    ticket, created = await container().tickets.create(sessionId, body["email"])
+    return ok({"success": True, "ticketId": ticket.id, "created": created})

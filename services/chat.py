@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from services.conversations import ConversationService
+from services.handoff import Handoff
 from services.errors import InvalidMessage
 from services.escalation import EscalationPolicy, Reason
 from services.knowledge.model import Match
@@ -35,6 +36,7 @@ from services.store import now_ms
 log = logging.getLogger(__name__)
 
 HANDOFF = "I've passed your conversation to a member of our team, who will take over shortly."
+LATER = "Our team will get back to you as soon as someone is available."
 UNSURE = "I'm not sure I have the right answer to that."
 APOLOGY = "I'm sorry this has been frustrating."  # frustration
 OF_COURSE = "Of course."  # the customer asked for a person
@@ -64,10 +66,12 @@ class ChatResult:
     handled_by: dict[str, str] | None = None
     queue_position: int | None = None
     held: bool = False  # a person has the conversation: no responder was asked
+    contact_requested: bool = False  # nobody can answer now: the customer may leave an e-mail
+    next_opening: str | None = None
 
     @property
     def needs_escalation(self) -> bool:
-        return bool(self.reasons) or self.held
+        return bool(self.reasons) or self.status in ("escalated", "assigned")
 
 
 def source_dict(source: Source) -> dict[str, Any]:
@@ -98,6 +102,7 @@ class ChatService:
         grounding_k: int = 3,
         notifier: Notifier | None = None,
         conversations: ConversationService | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self.sessions = sessions
         self.responder = responder
@@ -108,6 +113,7 @@ class ChatService:
         self.grounding = grounding
         self.grounding_k = grounding_k
         self.notifier: Notifier = notifier or SilentNotifier()
+        self.handoff = handoff
         self.conversations = conversations or ConversationService(
             sessions=sessions,
             notifier=self.notifier,
@@ -164,15 +170,41 @@ class ChatService:
             session_id, {**user_entry, "sessionId": session_id}, skip_sid=origin_sid
         )
         if session.held:
+            if session.status == "escalated" and self.handoff and self.handoff.off_hours_bot:
+                reach = await self.handoff.reach()
+                if not reach.reachable:  # nobody can answer yet: the bot helps meanwhile
+                    await self.conversations.customer_wrote(session, user_entry)
+                    return await self._bot_turn(session, user_entry, position, meanwhile=True)
             return await self._held(session, user_entry)
+        return await self._bot_turn(session, user_entry, position)
 
+    async def _bot_turn(
+        self,
+        session: Session,
+        user_entry: dict[str, Any],
+        position: int,
+        *,
+        meanwhile: bool = False,
+    ) -> ChatResult:
+        """Ask the responders; escalate if the policy says so (unless a handoff is pending)."""
+        session_id, text, user_id = session.id, user_entry["content"], user_entry["userId"]
         previous = await self._recent(session, position)
         history = tuple(t for t in map(entry_turn, previous[-self.max_history :]) if t is not None)
         message_id = new_id(12)
         started = time.perf_counter()
         reply = await self._answer(session_id, message_id, text, history)
         reasons = self.policy.evaluate(text, reply, previous)
-        result = self._result(session_id, message_id, reply, reasons, user_entry)
+        reach = await self.handoff.reach() if reasons and self.handoff else None
+        zone = session.metadata.get("timezone") if isinstance(session.metadata, dict) else None
+        if meanwhile:
+            handoff_text = LATER
+        elif reach is not None and not reach.reachable and self.handoff:
+            handoff_text = self.handoff.away_text(reach, zone if isinstance(zone, str) else None)
+        else:
+            handoff_text = HANDOFF
+        result = self._result(session_id, message_id, reply, reasons, user_entry, handoff_text)
+        if meanwhile:  # already waiting for a person: no second handoff
+            result = replace(result, reasons=(), status="escalated")
         await self.sessions.append(session_id, self._entry(result))
         first = (
             await self.conversations.escalate(
@@ -181,7 +213,7 @@ class ChatService:
                 text,
                 priority=self.policy.priority(text),
             )
-            if reasons
+            if reasons and not meanwhile
             else False
         )
         if first:
@@ -189,6 +221,13 @@ class ChatService:
                 result,
                 status="escalated",
                 queue_position=await self.conversations.queue_position(session_id),
+            )
+        if first and reach is not None and not reach.reachable and self.handoff:
+            await self.handoff.offer_contact(session_id, session.episode, reach, handoff_text)
+            result = replace(
+                result,
+                contact_requested=True,
+                next_opening=reach.next_opening.isoformat() if reach.next_opening else None,
             )
         self._count(result)
         log.info(
@@ -283,8 +322,8 @@ class ChatService:
         reply: Reply | None,
         reasons: list[Reason],
         user_entry: dict[str, Any],
+        handoff: str = HANDOFF,
     ) -> ChatResult:
-        handoff = HANDOFF
         if reply is None:
             text, confidence, provider, sources, usage = (
                 f"{TROUBLE} {handoff}",

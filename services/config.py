@@ -12,19 +12,40 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KNOWLEDGE_BASE = ROOT / "services" / "knowledge" / "demo" / "shop.yaml"
 
 CommaList = Annotated[list[str], NoDecode]
+# Webhook retries: three within the first minute, then backing off to a day (about 47 h in all).
+DEFAULT_RETRY_SCHEDULE = ("5s", "15s", "30s", "2m", "10m", "30m", "1h", "3h", "6h", "12h", "24h")
 
 
 def _split_commas(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.I)
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from "500ms", "5s", "2m", "1h", "1d" or a plain number of seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration (e.g. 5s, 2m, 1h)")
+    return float(match.group(1)) * _UNIT[(match.group(2) or "s").lower()]
 
 
 class Settings(BaseSettings):
@@ -112,6 +133,42 @@ class Settings(BaseSettings):
         default=45, ge=5, description="seconds an agent socket counts as live"
     )
 
+    # --- business hours and the no-agent path ------------------------------------------
+    business_hours: str | None = Field(default=None, description="e.g. Mon-Fri 09:00-17:30")
+    business_timezone: str = "UTC"
+    holidays: str | None = Field(default=None, description="YYYY-MM-DD, comma-separated")
+    off_hours_bot: bool = Field(default=True, description="the bot answers while nobody can")
+    handoff_timeout: int = Field(
+        default=300, ge=0, description="seconds before an unclaimed customer is offered e-mail"
+    )
+
+    # --- notifications: webhooks and e-mail (services/notify/) -------------------
+    webhook_urls: CommaList = Field(default_factory=list, description="endpoints for every event")
+    webhook_secret: SecretStr | None = Field(default=None, description="whsec_… for WEBHOOK_URLS")
+    webhook_retry_schedule: CommaList = Field(
+        default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE),
+        description="delay before each retry (s, m, h, d; plain numbers are seconds)",
+    )
+    webhook_retry_jitter: float = Field(default=0.2, ge=0.0, le=1.0, description="± fraction")
+    webhook_timeout: float = Field(default=10.0, gt=0, description="seconds per attempt")
+    webhook_concurrency: int = Field(default=16, ge=1, le=1000, description="per instance")
+    webhook_poll_interval: float = Field(default=1.0, gt=0, le=4, description="seconds")
+    webhook_claim_idle: float = Field(
+        default=60.0, gt=0, description="seconds before a crashed instance's delivery is taken over"
+    )
+    webhook_log_ttl: int = Field(default=604_800, gt=0, description="seconds the log is kept")
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Support Bot <supportbot@localhost>"
+    smtp_timeout: float = Field(default=15.0, gt=0, description="seconds per attempt")
+    smtp_retry_schedule: CommaList = Field(
+        default_factory=lambda: ["5s", "30s", "2m"], description="delay before each retry"
+    )
+    oncall_email: str | None = None
+
     # --- AI providers ------------------------------------------------------------
     ai_provider_order: CommaList = Field(default_factory=lambda: ["openai", "gemini", "local"])
     openai_api_key: SecretStr | None = None
@@ -145,6 +202,41 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         return _split_commas(value)
 
+    @field_validator("webhook_urls", "webhook_retry_schedule", "smtp_retry_schedule", mode="before")
+    @classmethod
+    def _comma_separated_notify(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("webhook_retry_schedule", "smtp_retry_schedule")
+    @classmethod
+    def _durations(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parse_duration(item)
+        return value
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _http_urls(cls, value: list[str]) -> list[str]:
+        bad = [u for u in value if not re.match(r"^https?://[^\s/]+", u)]
+        if bad:
+            raise ValueError(f"not http(s) URLs: {bad}")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("whsec_"):
+            raise ValueError("must start with whsec_ (a base64 key, as Standard Webhooks)")
+        return value
+
+    @model_validator(mode="after")
+    def _webhooks_complete(self) -> Settings:
+        if self.webhook_urls and self.webhook_secret is None:
+            raise ValueError("WEBHOOK_URLS needs WEBHOOK_SECRET (whsec_…)")
+        if self.webhook_claim_idle <= self.webhook_timeout:
+            raise ValueError("WEBHOOK_CLAIM_IDLE must be longer than WEBHOOK_TIMEOUT")
+        return self
+
     @field_validator("ai_provider_order")
     @classmethod
     def _known_providers(cls, value: list[str]) -> list[str]:
@@ -175,7 +267,15 @@ class Settings(BaseSettings):
         "admin_api_key",
         "admin_email",
         "admin_password",
+        "business_hours",
+        "holidays",
         "agent_token_secret",
+        "webhook_secret",
+        "smtp_host",
+        "smtp_port",
+        "smtp_user",
+        "smtp_password",
+        "oncall_email",
         mode="before",
     )
     @classmethod
@@ -221,6 +321,19 @@ class Settings(BaseSettings):
             )
             for word in (k.lower() for k in self.escalation_keywords)
         ]
+
+    @property
+    def webhook_retry_delays(self) -> list[float]:
+        """WEBHOOK_RETRY_SCHEDULE in seconds: the delay before each retry, in order."""
+        return [parse_duration(item) for item in self.webhook_retry_schedule]
+
+    @property
+    def smtp_retry_delays(self) -> list[float]:
+        return [parse_duration(item) for item in self.smtp_retry_schedule]
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host and self.oncall_email)
 
     def provider_configured(self, name: str) -> bool:
         if name == "openai":

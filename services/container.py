@@ -19,10 +19,14 @@ from services.conversations import ConversationService
 from services.crypto import EncryptionKeyError, load_sealer
 from services.escalation import EscalationPolicy
 from services.events import Events
+from services.handoff import Handoff
+from services.hours import BusinessHours, BusinessHoursError
+from services.tickets import TicketService
 from services.knowledge.formats import KnowledgeFormatError
 from services.knowledge.service import KnowledgeService
 from services.metrics import Metrics
 from services.notifier import Notifier
+from services.notify import Notifications
 from services.responders.chain import ResponderChain
 from services.responders.factory import build_responders
 from services.responders.local import LocalResponder
@@ -85,8 +89,11 @@ class Container:
         self.chat: ChatService | None = None
         self.conversations: ConversationService | None = None
         self.agents: AgentService | None = None
+        self.handoff: Handoff | None = None
+        self.tickets: TicketService | None = None
         self.events = Events()  # sinks (webhooks, e-mail) are added as they start
         self.responder: ResponderChain | None = None
+        self.notify: Notifications | None = None  # webhooks and on-call e-mail
 
     async def start(self, notifier: Notifier | None = None) -> None:
         s = self.settings
@@ -142,9 +149,41 @@ class Container:
             max_message_length=s.max_message_length,
             events=self.events,
         )
+        try:
+            hours = BusinessHours(s.business_hours, s.business_timezone, s.holidays)
+        except BusinessHoursError as exc:
+            raise StartupError(f"BUSINESS_HOURS/BUSINESS_TIMEZONE/HOLIDAYS: {exc}") from exc
+        self.handoff = Handoff(
+            sessions=sessions,
+            notifier=notifier or Notifier(),
+            hours=hours,
+            presence=self.agents,
+            off_hours_bot=s.off_hours_bot,
+            timeout_ms=s.handoff_timeout * 1000,
+        )
+        self.handoff.start()
+        self.tickets = TicketService(
+            self.store.redis,
+            s.redis_key_prefix,
+            sessions=sessions,
+            notifier=notifier or Notifier(),
+            events=self.events,
+        )
+        self.notify = Notifications(
+            s,
+            self.store.redis,
+            sealer,
+            presence=self.agents,
+            transcripts=sessions,
+            in_process=self.redis is None,
+        )
+        for sink in self.notify.sinks:
+            self.events.add(sink)
+        await self.notify.start()
         self.chat = ChatService(
             sessions=sessions,
             conversations=self.conversations,
+            handoff=self.handoff,
             responder=self.responder,
             policy=EscalationPolicy.from_settings(s),
             metrics=self.metrics,
@@ -164,6 +203,10 @@ class Container:
         )
 
     async def aclose(self) -> None:
+        if self.notify is not None:
+            await self.notify.aclose()
+        if self.handoff is not None:
+            await self.handoff.aclose()
         if self.responder is not None:
             await self.responder.aclose()
         if self.knowledge is not None:

@@ -268,8 +268,8 @@ class ConversationService:
         return entry
 
     # -- the customer's side -------------------------------------------------------------
-    async def held_message(self, session: Session, entry: dict[str, Any]) -> str | None:
-        """A customer message while a person is needed: to the agents; maybe a queue notice."""
+    async def customer_wrote(self, session: Session, entry: dict[str, Any]) -> None:
+        """A customer message while a person is needed: to the holder, watchers and admins."""
         payload = {
             "sessionId": session.id,
             "messageId": entry["id"],
@@ -282,9 +282,14 @@ class ConversationService:
         await self.notifier.to_agents(
             "message-received", payload, session_id=session.id, holder=session.assigned_to
         )
+        if session.status == "escalated":  # everyone sees who is still waiting, and what they say
+            await self._queue_event("updated", session.id)
+
+    async def held_message(self, session: Session, entry: dict[str, Any]) -> str | None:
+        """A customer message while a person is needed: to the agents; maybe a queue notice."""
+        await self.customer_wrote(session, entry)
         if session.status != "escalated":
-            return None  # the holder got the message; the queue's order and counts are as they were
-        await self._queue_event("updated", session.id)  # everyone sees who is still waiting
+            return None
         if not await self.sessions.notice_due(session.id, self.notice_interval_ms):
             return None
         position = await self.queue_position(session.id)

@@ -47,5 +47,6 @@ async def health_report(container: Any) -> tuple[dict[str, Any], bool]:
         "responders": container.responder.status(),
         "counters": container.metrics.snapshot(),
         "knowledge": container.knowledge.stats(),
+        "businessHours": container.handoff.hours.status(container.handoff.clock()),
     }
     return report, healthy

@@ -93,6 +93,15 @@ class ChatNamespace(EventNamespace):
         )
         await self.emit("rated", {"sessionId": data["sessionId"], **rating}, to=sid)
 
+    async def on_leave_contact(self, sid: str, data: Any) -> None:
+        data = self.check("leave-contact", data)
+        ticket, created = await self.container.tickets.create(data["sessionId"], data["email"])
+        await self.emit(
+            "contact-saved",
+            {"sessionId": data["sessionId"], "ticketId": ticket.id, "created": created},
+            to=sid,
+        )
+
     async def on_join_agents(self, sid: str, data: Any) -> None:
         data = self.check("join-agents", data)
         expected = self.container.settings.admin_api_key

@@ -15,6 +15,7 @@ EVENT_SCHEMAS = {
     "join-agents": "JoinAgentsEvent",
     "typing": "TypingEvent",
     "rate": "RateEvent",
+    "leave-contact": "LeaveContactEvent",
     "agent:typing": "AgentTypingEvent",
     "agent:set-presence": "SetPresenceEvent",
     "agent:watch": "WatchEvent",

@@ -94,13 +94,17 @@ async def test_escalation_keyword_escalates_once_and_tells_the_customer(api):
     assert body["needsEscalation"] is True
     keywords = {r["detail"] for r in body["escalation"]["reasons"] if r["rule"] == "keyword"}
     assert keywords == {"urgent", "refund"}
-    assert "member of our team" in body["response"]
+    # no agent is online: the customer is told so honestly and may leave an e-mail address
+    assert "Nobody from our team is available" in body["response"]
+    assert body["contactRequested"] is True and body["status"] == "escalated"
     history = (await api.get(f"/api/v1/chat/history/{sid}")).json()
     assert history["sessionData"]["status"] == "escalated"
     again = (
         await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": "still urgent"})
     ).json()
-    assert again["needsEscalation"] is True and "will be with you" in again["response"]
+    # meanwhile the bot keeps helping (OFF_HOURS_BOT), without a second handoff
+    assert again["needsEscalation"] is True and "escalation" not in again
+    assert "get back to you" in again["response"]
 
 
 async def test_out_of_scope_question_escalates_on_low_confidence(api):

@@ -6,12 +6,12 @@ import pytest
 
 from services.chat import ChatService
 from services.config import Settings
+from services.container import in_process_redis
 from services.crypto import Sealer, new_key
 from services.escalation import EscalationPolicy
 from services.metrics import Metrics
 from services.responders.base import Delta, Prompt, Reply, Reset, Responder, ResponderError
 from services.sessions import SessionManager
-from services.container import in_process_redis
 from services.store import SessionStore
 
 

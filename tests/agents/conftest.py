@@ -50,7 +50,9 @@ class Desk:
 
     async def escalated_session(self, message: str = "This is urgent, my order is lost") -> str:
         sid = await new_session(self.api)
-        res = await self.api.post("/api/v1/chat/message", json={"sessionId": sid, "message": message})
+        res = await self.api.post(
+            "/api/v1/chat/message", json={"sessionId": sid, "message": message}
+        )
         assert res.json()["needsEscalation"] is True, res.text
         return sid
 
@@ -59,13 +61,22 @@ class Desk:
         return await self.api.post(url, json=body, headers=bearer(token))
 
     async def say(self, sid: str, message: str) -> dict[str, Any]:
-        res = await self.api.post("/api/v1/chat/message", json={"sessionId": sid, "message": message})
+        res = await self.api.post(
+            "/api/v1/chat/message", json={"sessionId": sid, "message": message}
+        )
         assert res.status_code == 200, res.text
         return dict(res.json())
 
 
 def desk_settings(**overrides: Any) -> dict[str, Any]:
-    return {"admin_email": ADMIN["email"], "admin_password": ADMIN["password"], **overrides}
+    """A first admin; and the bot stays out of a waiting conversation even when no agent is
+    online (OFF_HOURS_BOT off), so these tests see the pure lifecycle."""
+    return {
+        "admin_email": ADMIN["email"],
+        "admin_password": ADMIN["password"],
+        "off_hours_bot": False,
+        **overrides,
+    }
 
 
 @pytest.fixture
@@ -76,12 +87,31 @@ async def desk(server_factory: Any) -> AsyncIterator[Desk]:
 
 
 AGENT_EVENTS = (
-    "hello", "escalation-needed", "queue-updated", "conversation-updated", "message-received",
-    "note-added", "typing", "presence-updated", "signed-out", "error",
+    "hello",
+    "escalation-needed",
+    "queue-updated",
+    "conversation-updated",
+    "message-received",
+    "note-added",
+    "ticket-created",
+    "queue-reminder",
+    "typing",
+    "presence-updated",
+    "signed-out",
+    "error",
 )
 CUSTOMER_EVENTS = (
-    "chat-joined", "message-received", "typing", "escalation-needed", "agent-joined",
-    "conversation-updated", "csat-request", "rated", "error",
+    "chat-joined",
+    "message-received",
+    "typing",
+    "escalation-needed",
+    "agent-joined",
+    "conversation-updated",
+    "csat-request",
+    "contact-requested",
+    "contact-saved",
+    "rated",
+    "error",
 )
 
 

@@ -62,7 +62,11 @@ async def test_only_admins_manage_agents_and_an_admin_token_opens_the_knowledge_
     agent_id, token = await desk.add_agent("Cal")
     for method, url, body in [
         ("GET", "/api/v1/agents", None),
-        ("POST", "/api/v1/agents", {"email": "x@example.com", "name": "X", "password": "password1"}),
+        (
+            "POST",
+            "/api/v1/agents",
+            {"email": "x@example.com", "name": "X", "password": "password1"},
+        ),
         ("POST", f"/api/v1/agents/{agent_id}/disable", None),
         ("POST", f"/api/v1/agents/{agent_id}/password", {"password": "new-password"}),
         ("GET", "/api/v1/knowledge", None),
@@ -73,14 +77,16 @@ async def test_only_admins_manage_agents_and_an_admin_token_opens_the_knowledge_
     listed = (await desk.api.get("/api/v1/agents", headers=bearer(desk.admin))).json()["agents"]
     assert {a["name"] for a in listed} == {"Administrator", "Cal"}
     res = await desk.api.post(
-        f"/api/v1/agents/{agent_id}/password", json={"password": "another-pass"},
+        f"/api/v1/agents/{agent_id}/password",
+        json={"password": "another-pass"},
         headers=bearer(desk.admin),
     )
     assert res.status_code == 200
     assert (await desk.api.get("/api/v1/agents/me", headers=bearer(token))).status_code == 401
     await login(desk.api, "cal@example.com", "another-pass")
     dup = await desk.api.post(
-        "/api/v1/agents", json={"email": "CAL@example.com", "name": "C", "password": "password1"},
+        "/api/v1/agents",
+        json={"email": "CAL@example.com", "name": "C", "password": "password1"},
         headers=bearer(desk.admin),
     )
     assert dup.status_code == 409
@@ -160,8 +166,15 @@ async def test_the_whole_lifecycle_with_every_refused_step(desk):
         if e["role"] == "system"
     ]
     assert events == [
-        "escalated", "assigned", "transferred", "released", "assigned", "handed_back",
-        "escalated", "assigned", "resolved",
+        "escalated",
+        "assigned",
+        "transferred",
+        "released",
+        "assigned",
+        "handed_back",
+        "escalated",
+        "assigned",
+        "resolved",
     ]
 
 
@@ -255,7 +268,8 @@ async def test_no_model_request_while_escalated_or_assigned(server_factory, open
         for text in ("thanks", "my order is 12345"):
             await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": text})
         await api.post(
-            f"/api/v1/agents/conversations/{sid}/notes", json={"note": "secret internal note"},
+            f"/api/v1/agents/conversations/{sid}/notes",
+            json={"note": "secret internal note"},
             headers=bearer(token),
         )
         assert len(openai_fake.fake.requests) == before  # not one model request

@@ -1,0 +1,187 @@
+"""Around a handoff, besides the lifecycle step: can a person answer now, and if not, the
+honest word to the customer and the offer to leave an e-mail address (a ticket). Also the
+watch that makes the same offer when nobody claims a waiting conversation in time.
+
+Reachable means: within business hours and at least one agent online. The offer is made
+at most once per episode (the session's `contact:<episode>` field, set once), so instances
+running the watch side by side never offer twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from services.hours import BusinessHours, describe
+from services.notifier import Notifier
+from services.sessions import SessionManager, iso, new_id
+from services.store import now_ms
+
+log = logging.getLogger(__name__)
+
+AWAY_CLOSED = (
+    "Our team is away right now and back {when}. Leave your e-mail address and we'll answer "
+    "you there."
+)
+AWAY_CLOSED_UNKNOWN = (
+    "Our team is away right now. Leave your e-mail address and we'll answer you there."
+)
+AWAY_NOBODY = (
+    "Nobody from our team is available right now. Leave your e-mail address and we'll answer "
+    "you there as soon as someone is back."
+)
+TAKING_LONG = (
+    "Sorry for the wait: nobody has been able to pick this up yet. Leave your e-mail address "
+    "and we'll answer you there, or keep waiting here."
+)
+
+
+class Presence(Protocol):
+    async def online_count(self) -> int: ...
+
+    async def online(self) -> list[dict[str, str]]: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    open: bool
+    agents_online: int
+    next_opening: datetime | None
+
+    @property
+    def reachable(self) -> bool:
+        return self.open and self.agents_online > 0
+
+
+class Handoff:
+    def __init__(
+        self,
+        *,
+        sessions: SessionManager,
+        notifier: Notifier,
+        hours: BusinessHours,
+        presence: Presence,
+        off_hours_bot: bool = True,
+        timeout_ms: int = 300_000,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.sessions = sessions
+        self.notifier = notifier
+        self.hours = hours
+        self.presence = presence
+        self.off_hours_bot = off_hours_bot
+        self.timeout_ms = timeout_ms
+        self.clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    async def reach(self) -> Reach:
+        now = self.clock()
+        is_open = self.hours.is_open(now)
+        online = await self.available() if is_open else 0
+        return Reach(is_open, online, None if is_open else self.hours.next_opening(now))
+
+    async def available(self) -> int:
+        """Agents online and not away (an away agent does not count as someone to answer)."""
+        if not await self.presence.online_count():
+            return 0
+        return sum(a.get("presence") == "online" for a in await self.presence.online())
+
+    def away_text(self, reach: Reach, zone: str | None = None) -> str:
+        if reach.open:
+            return AWAY_NOBODY
+        if reach.next_opening is None:
+            return AWAY_CLOSED_UNKNOWN
+        return AWAY_CLOSED.format(when=describe(reach.next_opening, self.clock(), zone))
+
+    async def offer_contact(self, session_id: str, episode: int, reach: Reach, text: str) -> bool:
+        """Tell the page to show the e-mail form (once per episode); True if offered now."""
+        if not await self.sessions.set_once(session_id, f"contact:{episode}", now_ms()):
+            return False
+        payload: dict[str, Any] = {"sessionId": session_id, "message": text, "episode": episode}
+        if reach.next_opening is not None:
+            payload["nextOpening"] = reach.next_opening.isoformat()
+        await self.notifier.to_customer(session_id, "contact-requested", payload)
+        return True
+
+    # -- the watch ---------------------------------------------------------------------
+    def start(self) -> None:
+        if self.timeout_ms > 0 and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._watch_forever())
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _watch_forever(self) -> None:
+        interval = min(30.0, max(0.2, self.timeout_ms / 4000))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.warning("handoff watch failed", exc_info=True)
+
+    async def sweep(self) -> int:
+        """Offer e-mail to customers waiting longer than HANDOFF_TIMEOUT (while open) and
+        remind the agents; the number of conversations handled."""
+        if not self.hours.is_open(self.clock()):
+            return 0
+        due = now_ms() - self.timeout_ms
+        handled = 0
+        for snap in await self.sessions.queue():
+            f = snap.fields
+            waiting = int(f.get("waitingSince") or 0)
+            if f.get("status") != b"escalated" or not waiting or waiting > due:
+                continue
+            episode = int(f.get("episode") or 1)
+            reach = Reach(True, await self.available(), None)
+            if not await self.offer_contact(snap.session_id, episode, reach, TAKING_LONG):
+                continue
+            handled += 1
+            entry = {
+                "id": new_id(12),
+                "role": "assistant",
+                "content": TAKING_LONG,
+                "timestamp": iso(now_ms()),
+                "provider": "none",
+                "confidence": 0.0,
+                "sources": [],
+                "needsEscalation": True,
+                "notice": True,
+            }
+            await self.sessions.append(snap.session_id, entry)
+            await self.notifier.bot_message(
+                snap.session_id,
+                {
+                    "sessionId": snap.session_id,
+                    "messageId": entry["id"],
+                    "message": TAKING_LONG,
+                    "timestamp": entry["timestamp"],
+                    "isBot": True,
+                    "needsEscalation": True,
+                    "confidence": 0.0,
+                    "provider": "none",
+                    "sources": [],
+                    "notice": True,
+                },
+            )
+            await self.notifier.to_agents(
+                "queue-reminder",
+                {
+                    "sessionId": snap.session_id,
+                    "waitingSince": iso(waiting),
+                    "waitingSeconds": (now_ms() - waiting) // 1000,
+                },
+            )
+        return handled
