@@ -743,7 +743,12 @@
       stopTyping();
       hideCustomerTyping();
     }
-    state.open = { id: sessionId, conversation: null, ids: new Set(), loaded: false };
+    // seq/shown: reloads may answer out of order; inflight/recent: what arrived live while a
+    // reload was on its way, which its (older) answer may not contain yet.
+    state.open = {
+      id: sessionId, conversation: null, ids: new Set(), loaded: false,
+      seq: 0, shown: 0, inflight: 0, recent: [],
+    };
     emit("watch", { sessionId });
     els.reply.value = "";
     showConvAlert("");
@@ -770,10 +775,13 @@
   async function reloadOpen(first) {
     const open = state.open;
     if (!open) return;
+    const seq = ++open.seq;
+    open.inflight += 1;
     let data;
     try {
       data = await api("GET", "/agents/conversations/" + encodeURIComponent(open.id));
     } catch (err) {
+      open.inflight -= 1;
       if (state.open !== open) return;
       if (err.status === 404) {
         state.queue.delete(open.id);
@@ -787,7 +795,10 @@
       }
       return;
     }
+    open.inflight -= 1;
     if (state.open !== open) return; // another one was opened meanwhile
+    if (seq < open.shown) return; // a newer answer is on screen already
+    open.shown = seq;
     open.conversation = isObject(data.conversation) ? data.conversation : { sessionId: open.id };
     open.loaded = true;
     if (open.conversation.status === "escalated" || open.conversation.status === "assigned") {
@@ -796,6 +807,10 @@
     }
     renderHeader();
     renderTranscript(Array.isArray(data.transcript) ? data.transcript : [], first);
+    for (const entry of open.recent) {
+      if (!entry.id || !open.ids.has(entry.id)) addEntryNode(entry);
+    }
+    if (!open.inflight) open.recent = [];
     renderComposer();
   }
 
@@ -903,13 +918,19 @@
   /** Adds an entry unless it is already shown; true when added. */
   function appendEntry(entry) {
     const open = state.open;
-    if (!open || !open.loaded) return false;
+    if (!open) return false;
+    if (open.inflight) open.recent.push(entry); // kept if the reload on its way predates it
+    if (!open.loaded) return false;
     if (entry.id && open.ids.has(entry.id)) return false;
-    if (entry.id) open.ids.add(entry.id);
+    addEntryNode(entry);
+    return true;
+  }
+
+  function addEntryNode(entry) {
+    if (entry.id) state.open.ids.add(entry.id);
     const stick = nearBottom() || entry.role === "agent" || entry.role === "note";
     els.transcript.appendChild(entryNode(entry));
     if (stick) els.transcript.scrollTop = els.transcript.scrollHeight;
-    return true;
   }
 
   function entryFromEvent(data) {

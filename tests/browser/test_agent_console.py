@@ -4,6 +4,7 @@ where a test says so (a 429 answer, a rating sent over REST, events a console mi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -452,6 +453,47 @@ async def test_a_lost_claim_names_the_holder_and_a_transfer_reaches_the_other_ag
     page_problems.errors[:] = [
         e for e in page_problems.errors if "Failed to load resource" not in e
     ]
+
+
+async def test_a_slow_transcript_answer_does_not_hide_newer_messages(new_page, live_server):
+    """Each step reloads the transcript; an answer that left the server before the agent's
+    reply (and arrives after it) must not take the reply off the screen."""
+    console = await open_console(new_page, live_server)
+    await sign_in(console)
+    customer = await new_page(900, 800)
+    session = await joined(customer)
+    await ask(customer, URGENT_Q)
+    await queue_item(console, session).click()
+    await expect(console.locator("#transcript .entry--customer")).to_have_count(1)
+
+    stale = []
+
+    async def slow(route):
+        """The first transcript read after this point answers late; later ones at once."""
+        if route.request.method != "GET" or stale:
+            await route.continue_()
+            return
+        stale.append("asked")
+        response = await route.fetch()  # the transcript as it is now ...
+        await asyncio.sleep(1.5)  # ... delivered after newer reads
+        await route.fulfill(response=response)
+        stale.append("answered")
+
+    await console.route(f"**/api/v1/agents/conversations/{session}", slow)
+    await console.click("#claim")  # starts a reload that will answer late
+    await expect(console.locator("#conv-holder")).to_have_text("with you")
+    await console.fill("#reply", "Sent while the reload was on its way")
+    await console.press("#reply", "Enter")
+    await expect(customer.locator(".msg--agent")).to_have_count(1)
+    for _ in range(50):
+        if "answered" in stale:
+            break
+        await asyncio.sleep(0.1)
+    assert "answered" in stale, "the slow reload never answered"
+    await asyncio.sleep(0.3)
+    await expect(console.locator("#transcript .entry--agent")).to_have_text(
+        [re.compile("Sent while the reload was on its way")]
+    )
 
 
 # --- accessibility and layout --------------------------------------------------------------
