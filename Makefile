@@ -52,12 +52,16 @@ $(STAMP): $(LOCK) pyproject.toml
 	$(PIP) install --quiet pip==26.3
 	$(PIP) install --quiet --require-hashes -r $(LOCK)
 	$(PIP) install --quiet --no-deps -e .
+	@$(PIP) check >/dev/null || { $(PIP) check; \
+	  echo "$(LOCK) is out of date with pyproject.toml: run make lock and commit it" >&2; exit 1; }
 	touch $(STAMP)
 
 # Tests also cover the semantic tier: the dev lock pins torch's CPU build (2.13.0+cpu,
 # from pip's local wheels), so nothing pulls a CUDA one.
 $(TESTS): $(STAMP) $(DEV_LOCK)
 	$(PIP) install --quiet --require-hashes -r $(DEV_LOCK)
+	@$(PIP) check >/dev/null || { $(PIP) check; \
+	  echo "$(DEV_LOCK) is out of date with pyproject.toml: run make lock and commit it" >&2; exit 1; }
 	touch $(TESTS)
 
 $(NODE): package-lock.json
