@@ -21,10 +21,12 @@ def _conversations() -> Any:
 
 async def _agent_view(agent: Any) -> dict[str, Any]:
     online = {a["id"]: a["presence"] for a in await _agents().online()}
+    routing = await container().router.settings_of(agent.id)
     return {
         **agent.public(),
         "online": agent.id in online,
         "presence": online.get(agent.id, "offline"),
+        "routing": routing.public(),
     }
 
 
@@ -108,3 +110,14 @@ async def handback(sessionId: str):
 async def resolve(sessionId: str, body: dict[str, Any] | None = None):
     note = (body or {}).get("note")
     return ok({"conversation": await _conversations().resolve(sessionId, current_agent(), note)})
+
+
+async def set_routing(agentId: str, body: dict[str, Any]):
+    agent = await _agents().get(agentId)
+    await container().router.configure(agentId, body.get("capacity"), body.get("teams"))
+    return ok({"agent": await _agent_view(agent)})
+
+
+async def decline(sessionId: str):
+    await container().router.decline(sessionId, current_agent().id)
+    return ok({"conversation": await _conversations().item(sessionId)})

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from services.conversations import ConversationService
 from services.handoff import Handoff
+from services.routing import TeamRules
 from services.errors import InvalidMessage
 from services.escalation import EscalationPolicy, Reason
 from services.knowledge.model import Match
@@ -103,6 +104,7 @@ class ChatService:
         notifier: Notifier | None = None,
         conversations: ConversationService | None = None,
         handoff: Handoff | None = None,
+        teams: TeamRules | None = None,
     ) -> None:
         self.sessions = sessions
         self.responder = responder
@@ -114,6 +116,7 @@ class ChatService:
         self.grounding_k = grounding_k
         self.notifier: Notifier = notifier or SilentNotifier()
         self.handoff = handoff
+        self.teams = teams
         self.conversations = conversations or ConversationService(
             sessions=sessions,
             notifier=self.notifier,
@@ -212,6 +215,7 @@ class ChatService:
                 [r.as_dict() for r in reasons],
                 text,
                 priority=self.policy.priority(text),
+                team=self.teams.team_for(reasons, result.sources) if self.teams else None,
             )
             if reasons and not meanwhile
             else False

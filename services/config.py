@@ -142,6 +142,14 @@ class Settings(BaseSettings):
         default=300, ge=0, description="seconds before an unclaimed customer is offered e-mail"
     )
 
+    # --- routing to an online agent (services/routing.py) ------------------------------
+    routing: Literal["manual", "round_robin", "least_busy"] = "manual"
+    offer_timeout: int = Field(default=30, ge=1, description="seconds an offer waits")
+    agent_capacity: int = Field(default=5, ge=1, description="default concurrent conversations")
+    routing_teams: CommaList = Field(
+        default_factory=list, description="keyword=team pairs, e.g. refund=billing"
+    )
+
     # --- notifications: webhooks and e-mail (services/notify/) -------------------
     webhook_urls: CommaList = Field(default_factory=list, description="endpoints for every event")
     webhook_secret: SecretStr | None = Field(default=None, description="whsec_… for WEBHOOK_URLS")
@@ -196,6 +204,7 @@ class Settings(BaseSettings):
         "escalation_request_phrases",
         "escalation_priority_keywords",
         "ai_provider_order",
+        "routing_teams",
         mode="before",
     )
     @classmethod

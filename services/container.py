@@ -20,6 +20,7 @@ from services.crypto import EncryptionKeyError, load_sealer
 from services.escalation import EscalationPolicy
 from services.events import Events
 from services.handoff import Handoff
+from services.routing import Router, TeamRules
 from services.hours import BusinessHours, BusinessHoursError
 from services.tickets import TicketService
 from services.knowledge.formats import KnowledgeFormatError
@@ -90,6 +91,7 @@ class Container:
         self.conversations: ConversationService | None = None
         self.agents: AgentService | None = None
         self.handoff: Handoff | None = None
+        self.router: Router | None = None
         self.tickets: TicketService | None = None
         self.events = Events()  # sinks (webhooks, e-mail) are added as they start
         self.responder: ResponderChain | None = None
@@ -139,6 +141,21 @@ class Container:
             raise StartupError(f"KNOWLEDGE_ENGINE: {exc}") from exc
         self.responder = build_responders(s, LocalResponder(self.knowledge))
         sessions = SessionManager(self.store, sealer, ttl_ms=s.session_timeout)
+        self.router = Router(
+            self.store.redis,
+            s.redis_key_prefix,
+            sessions=sessions,
+            notifier=notifier or Notifier(),
+            directory=self.agents,
+            mode=s.routing,
+            offer_timeout_ms=s.offer_timeout * 1000,
+            default_capacity=s.agent_capacity,
+        )
+        self.router.start()
+        try:
+            teams = TeamRules.parse(s.routing_teams, self.knowledge.entry)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
         self.conversations = ConversationService(
             sessions=sessions,
             notifier=notifier or Notifier(),
@@ -148,6 +165,7 @@ class Container:
             notice_interval_ms=s.hold_notice_interval * 1000,
             max_message_length=s.max_message_length,
             events=self.events,
+            router=self.router,
         )
         try:
             hours = BusinessHours(s.business_hours, s.business_timezone, s.holidays)
@@ -184,6 +202,7 @@ class Container:
             sessions=sessions,
             conversations=self.conversations,
             handoff=self.handoff,
+            teams=teams,
             responder=self.responder,
             policy=EscalationPolicy.from_settings(s),
             metrics=self.metrics,
@@ -207,6 +226,8 @@ class Container:
             await self.notify.aclose()
         if self.handoff is not None:
             await self.handoff.aclose()
+        if self.router is not None:
+            await self.router.aclose()
         if self.responder is not None:
             await self.responder.aclose()
         if self.knowledge is not None:

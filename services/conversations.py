@@ -33,6 +33,7 @@ from services.errors import (
 from services.events import Events
 from services.metrics import Metrics
 from services.notifier import Notifier
+from services.routing import Router
 from services.sessions import Session, SessionManager, iso, new_id
 from services.store import Move, MoveResult, Snapshot, now_ms
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 URGENT = re.compile(r"(?<!\w)(urgent|emergency|asap|immediately)(?!\w)", re.I)
 PREVIEW = 140
+OFFER_FIELDS = ("offerTo", "offerName", "offerExpires")
 PUBLISHED = ("escalated", "assigned", "resolved")  # as conversation.<event> to webhooks etc.
 QUEUE_NOTICE = "You're number {n} in the queue. A member of our team will be with you shortly."
 WAIT_NOTICE = (
@@ -116,6 +118,7 @@ class ConversationService:
         notice_interval_ms: int = 120_000,
         max_message_length: int = 4000,
         events: Events | None = None,
+        router: Router | None = None,
     ) -> None:
         self.sessions = sessions
         self.notifier = notifier
@@ -125,6 +128,7 @@ class ConversationService:
         self.notice_interval_ms = notice_interval_ms
         self.max_message_length = max_message_length
         self.events = events or Events()
+        self.router = router
 
     # -- the steps -----------------------------------------------------------------
     async def escalate(
@@ -134,8 +138,10 @@ class ConversationService:
         text: str,
         *,
         priority: int | None = None,
+        team: str | None = None,
     ) -> bool:
-        """active -> escalated; False when the conversation was not active (no second handoff)."""
+        """active -> escalated; False when the conversation was not active (no second handoff).
+        With routing on, the conversation is then offered to an online agent (of `team`)."""
         now = now_ms()
         priority = priority_of(text, priority)
         detail = ", ".join(f"{r['rule']}: {r['detail']}" for r in reasons)
@@ -151,8 +157,12 @@ class ConversationService:
                 ("waitingSince", str(now)),
                 ("priority", str(priority)),
                 ("escalation", self.sessions.seal_field(session.id, "escalation", reasons)),
+                ("team", team or ""),
             ),
         )
+        if result is not None and self.router is not None and self.router.active:
+            await self.router.forget_declines(session.id)
+            await self.router.route(session.id)
         return result is not None
 
     async def claim(self, session_id: str, actor: Actor) -> dict[str, Any]:
@@ -161,6 +171,7 @@ class ConversationService:
             "claim",
             actor,
             fields=(("assignedTo", actor.id), ("assignedName", actor.name)),
+            del_fields=OFFER_FIELDS,
         )
         await self.notifier.to_customer(
             session_id, "agent-joined", {"sessionId": session_id, "agentName": actor.name}
@@ -172,6 +183,8 @@ class ConversationService:
             await self._step(
                 session_id, "release", actor, del_fields=("assignedTo", "assignedName")
             )
+            if self.router is not None and self.router.active:
+                await self.router.route(session_id)
             return await self.item(session_id)
         target = await self._agent(to_agent)
         await self._step(
@@ -574,4 +587,10 @@ class ConversationService:
             ),
             "messageCount": snap.length,
             "episode": int(f.get("episode") or 1),
+            "team": f.get("team", b"").decode() or None,
+            "offeredTo": (
+                {"id": f["offerTo"].decode(), "name": f.get("offerName", b"").decode()}
+                if f.get("offerTo")
+                else None
+            ),
         }

@@ -49,5 +49,8 @@ class Notifier:
     ) -> None:
         """An event for every agent, or for those concerned with `session_id`."""
 
+    async def to_agent(self, agent_id: str, event: str, payload: dict[str, Any]) -> None:
+        """An event for one agent's consoles only (e.g. an offer)."""
+
 
 SilentNotifier = Notifier

@@ -81,3 +81,6 @@ class SocketNotifier(Notifier):
             if holder:
                 rooms.append(agent_room(holder))
         await self.sio.emit(event, payload, to=rooms, namespace=AGENTS_NAMESPACE)
+
+    async def to_agent(self, agent_id: str, event: str, payload: dict[str, Any]) -> None:
+        await self.sio.emit(event, payload, to=agent_room(agent_id), namespace=AGENTS_NAMESPACE)

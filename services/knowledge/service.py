@@ -257,6 +257,10 @@ class KnowledgeService:
         task.add_done_callback(self._tasks.discard)
         return self.status()
 
+    def entry(self, entry_id: str) -> Entry | None:
+        """The serving knowledge base's entry with that id, if any."""
+        return self.kb.get(entry_id) if self.kb is not None else None
+
     async def wait_idle(self) -> None:
         """Until background training has finished (for tests and the import command)."""
         while self._tasks:

@@ -95,6 +95,8 @@ AGENT_EVENTS = (
     "note-added",
     "ticket-created",
     "queue-reminder",
+    "offer",
+    "offer-withdrawn",
     "typing",
     "presence-updated",
     "signed-out",
