@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 URGENT = re.compile(r"(?<!\w)(urgent|emergency|asap|immediately)(?!\w)", re.I)
 PREVIEW = 140
+PREVIEWED = ("user", "agent", "assistant")  # the queue's preview skips system lines and notes
 OFFER_FIELDS = ("offerTo", "offerName", "offerExpires")
 PUBLISHED = ("escalated", "assigned", "resolved")  # as conversation.<event> to webhooks etc.
 QUEUE_NOTICE = "You're number {n} in the queue. A member of our team will be with you shortly."
@@ -561,7 +562,14 @@ class ConversationService:
             if "escalation" in f
             else []
         )
-        last = self.sessions.open_entry(sid, snap.last)
+        last = next(
+            (
+                e
+                for e in map(lambda raw: self.sessions.open_entry(sid, raw), reversed(snap.tail))
+                if e is not None and e.get("role") in PREVIEWED
+            ),
+            None,
+        )
         waiting = f.get("waitingSince")
         assigned = f.get("assignedTo")
         return {

@@ -36,7 +36,8 @@ from services.errors import StorageUnavailable
 P = ParamSpec("P")
 T = TypeVar("T")
 
-HELD = ("escalated", "assigned")  # a person is needed: the conversation must not expire
+HELD = ("escalated", "assigned")
+TAIL = 6  # transcript entries read with a snapshot, for the queue's last-message preview  # a person is needed: the conversation must not expire
 
 # KEYS: session, messages, active; ARGV: entry, ttl, now, session id
 APPEND_SCRIPT = """
@@ -164,11 +165,11 @@ class MoveResult:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A session's fields, its last transcript entry and its length, read in one round trip."""
+    """A session's fields, its last few transcript entries and its length, in one round trip."""
 
     session_id: str
     fields: dict[str, bytes]
-    last: bytes | None
+    tail: list[bytes]  # the last TAIL entries, oldest first
     length: int
 
 
@@ -291,14 +292,14 @@ class SessionStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             for sid in session_ids:
                 pipe.hgetall(self.session_key(sid))
-                pipe.lindex(self.messages_key(sid), -1)
+                pipe.lrange(self.messages_key(sid), -TAIL, -1)
                 pipe.llen(self.messages_key(sid))
             raw = await pipe.execute()
         out = []
         for i, sid in enumerate(session_ids):
-            fields, last, length = raw[3 * i : 3 * i + 3]
+            fields, tail, length = raw[3 * i : 3 * i + 3]
             if fields:
-                out.append(Snapshot(sid, {k.decode(): v for k, v in fields.items()}, last, length))
+                out.append(Snapshot(sid, {k.decode(): v for k, v in fields.items()}, tail, length))
         return out
 
     @guarded

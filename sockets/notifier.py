@@ -40,6 +40,7 @@ class SocketNotifier(Notifier):
             "userId": payload.get("userId"),
         }
         await self.to_customer(session_id, "message-received", event, skip_sid=skip_sid)
+        await self._to_watchers(session_id, event)
 
     async def chunk(self, session_id: str, message_id: str, delta: str) -> None:
         await self.to_customer(
@@ -54,7 +55,19 @@ class SocketNotifier(Notifier):
         )
 
     async def bot_message(self, session_id: str, payload: dict[str, Any]) -> None:
-        await self.to_customer(session_id, "message-received", {**payload, "sender": "bot"})
+        event = {**payload, "sender": "bot"}
+        await self.to_customer(session_id, "message-received", event)
+        await self._to_watchers(session_id, event)
+
+    async def _to_watchers(self, session_id: str, event: dict[str, Any]) -> None:
+        """Admins and agents watching see the conversation live while the bot has it too
+        (while a person has it, services send customer messages to the holder themselves)."""
+        await self.sio.emit(
+            "message-received",
+            event,
+            to=[ADMINS, watch_room(session_id)],
+            namespace=AGENTS_NAMESPACE,
+        )
 
     async def escalation(self, session_id: str, payload: dict[str, Any]) -> None:
         """To the customer's own room, API-key agents on `/`, and every agent on `/agents`."""

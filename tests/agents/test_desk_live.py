@@ -76,6 +76,9 @@ async def test_a_whole_conversation_live_between_the_page_and_the_console(desk, 
     await page.emit("send-message", {"sessionId": sid, "message": "How long does shipping take?"})
     bot = await page.wait_for("message-received", lambda d: d.get("sender") == "bot")
     assert bot["isBot"] is True and bot["provider"] == "local"
+    # an admin sees the bot's part live too
+    watched = await console.wait_for("message-received", lambda d: d.get("sender") == "bot")
+    assert watched["messageId"] == bot["messageId"]
 
     # escalate again, resolve, rate
     await page.emit("send-message", {"sessionId": sid, "message": "this is an emergency"})
@@ -181,8 +184,10 @@ async def test_two_instances_customer_on_one_agent_on_the_other(server_factory, 
         assert claimed.status_code == 200
         await page.wait_for("agent-joined")
         await page.emit("send-message", {"sessionId": sid, "message": "hi from instance one"})
-        got = await console.wait_for("message-received", lambda d: d["sessionId"] == sid)
-        assert got["message"] == "hi from instance one"
+        got = await console.wait_for(
+            "message-received", lambda d: d["message"] == "hi from instance one"
+        )
+        assert got["sessionId"] == sid and got["sender"] == "customer"
         await api_two.post(
             f"/api/v1/agents/conversations/{sid}/messages",
             json={"message": "hi from two"},
