@@ -565,7 +565,7 @@ class ConversationService:
         last = next(
             (
                 e
-                for e in map(lambda raw: self.sessions.open_entry(sid, raw), reversed(snap.tail))
+                for e in (self.sessions.open_entry(sid, raw) for raw in reversed(snap.tail))
                 if e is not None and e.get("role") in PREVIEWED
             ),
             None,

@@ -36,8 +36,8 @@ from services.errors import StorageUnavailable
 P = ParamSpec("P")
 T = TypeVar("T")
 
-HELD = ("escalated", "assigned")
-TAIL = 6  # transcript entries read with a snapshot, for the queue's last-message preview  # a person is needed: the conversation must not expire
+HELD = ("escalated", "assigned")  # a person is needed: the conversation must not expire
+TAIL = 6  # transcript entries read with a snapshot, for the queue's last-message preview
 
 # KEYS: session, messages, active; ARGV: entry, ttl, now, session id
 APPEND_SCRIPT = """
