@@ -161,8 +161,8 @@ class Router:
     # -- per-agent settings --------------------------------------------------------------
     @guarded
     async def settings_of(self, agent_id: str) -> AgentRouting:
-        raw = await self.redis.hgetall(self._agent(agent_id))  # type: ignore[misc]
-        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        raw = await self.redis.hgetall(self._agent(agent_id))
+        fields = {_text(k): _text(v) for k, v in raw.items()}
         teams = tuple(t for t in fields.get("teams", "").split(",") if t)
         return AgentRouting(int(fields.get("capacity") or self.default_capacity), teams)
 
@@ -177,8 +177,8 @@ class Router:
             update["capacity"] = str(capacity)
         if teams is not None:
             update["teams"] = ",".join(sorted({t.strip().lower() for t in teams if t.strip()}))
-        if update:
-            await self.redis.hset(self._agent(agent_id), mapping=update)  # type: ignore[misc]
+        for name, value in update.items():
+            await self.redis.hset(self._agent(agent_id), name, value)
         return await self.settings_of(agent_id)
 
     # -- choosing ------------------------------------------------------------------------
@@ -187,10 +187,7 @@ class Router:
         online = [a for a in await self.directory.online() if a.get("presence") == "online"]
         if not online:
             return []
-        declined = {
-            d.decode()
-            for d in await self.redis.smembers(self._declined(session_id))  # type: ignore[misc]
-        }
+        declined = {_text(d) for d in await self.redis.smembers(self._declined(session_id))}
         load = Counter(
             s.fields["assignedTo"].decode()
             for s in await self.sessions.queue()
@@ -310,3 +307,7 @@ class Router:
             if not offer_to and await self.route(snap.session_id):
                 moved += 1
         return moved
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
