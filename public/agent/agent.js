@@ -34,6 +34,18 @@
     hint: $("composer-hint"), announcer: $("announcer"),
     resolveDialog: $("resolve-dialog"), resolveForm: $("resolve-form"), resolveNote: $("resolve-note"),
     resolveCancel: $("resolve-cancel"), resolveConfirm: $("resolve-confirm"),
+    urgent: $("urgent-announcer"), offers: $("offers"),
+    viewConversations: $("view-conversations"), viewTickets: $("view-tickets"),
+    conversationsView: $("conversations-view"), ticketsView: $("tickets-view"),
+    ticketsOpen: $("tickets-open"), ticketsTitle: $("tickets-title"), tickets: $("tickets"),
+    ticketsEmpty: $("tickets-empty"), ticketsAlert: $("tickets-alert"),
+    ticketFilters: Array.from(document.querySelectorAll(".tfilter")),
+    exportCsv: $("export-csv"), exportJson: $("export-json"),
+    ticketPane: $("ticket-pane"), ticketEmpty: $("ticket-empty"), ticket: $("ticket"),
+    ticketTitle: $("ticket-title"), ticketStatus: $("ticket-status"), ticketCreated: $("ticket-created"),
+    ticketId: $("ticket-id"), ticketEmail: $("ticket-email"), ticketReply: $("ticket-reply"),
+    ticketClose: $("ticket-close"), ticketConversation: $("ticket-conversation"),
+    ticketAlert: $("ticket-alert"), ticketReasons: $("ticket-reasons"), ticketTranscript: $("ticket-transcript"),
   };
 
   // --- storage: the token lives in this tab only (sessionStorage) ----------------------
@@ -70,6 +82,14 @@
     alerts: prefs.get(KEYS.alerts) === "on",
     audio: null,
     busy: false,          // an action (claim, transfer, …) is in flight
+    view: "conversations", // or "tickets"
+    offers: new Map(),    // sessionId -> {sessionId, expires, team, node, busy}
+    reminders: new Map(), // sessionId -> waitingSeconds (nobody claimed it in HANDOFF_TIMEOUT)
+    tickets: [],          // summaries, newest first, for the current filter
+    ticketFilter: "open",
+    ticketsOpen: 0,
+    ticket: null,         // the open ticket (full, with its transcript)
+    ticketsSeq: 0,
   };
 
   // --- small helpers ---------------------------------------------------------------------------
@@ -310,6 +330,8 @@
     renderPresence();
     connectSocket();
     loadQueue();
+    showView("conversations", false);
+    loadTickets();
     els.queueTitle.focus();
   }
 
@@ -329,6 +351,10 @@
     tab.set(KEYS.expires, null);
     state.queue.clear();
     state.presence = [];
+    for (const id of Array.from(state.offers.keys())) removeOffer(id);
+    state.reminders.clear();
+    state.tickets = [];
+    state.ticket = null;
     closeConversation();
     if (els.resolveDialog.open) els.resolveDialog.close();
     showSignin();
@@ -413,6 +439,10 @@
       const known = state.queue.has(item.sessionId);
       if (data.action === "removed") state.queue.delete(item.sessionId);
       else upsertQueueItem(item);
+      if (data.action === "removed" || item.status !== "escalated") {
+        state.reminders.delete(item.sessionId);
+        if (state.offers.has(item.sessionId)) offerTaken(item.sessionId, item);
+      }
       if (data.action === "added" && !known) {
         const reasons = reasonLabels(item.reasons);
         announce("New in the queue: " + shortUser(item.userId) + (reasons.length ? ", " + reasons.join(", ") : "") + ".");
@@ -435,6 +465,10 @@
 
     socket.on("conversation-updated", (data) => {
       if (!isObject(data) || typeof data.sessionId !== "string") return;
+      if (data.status !== "escalated") {
+        state.reminders.delete(data.sessionId);
+        if (state.offers.has(data.sessionId)) offerTaken(data.sessionId, data);
+      }
       if (isObject(data.item) && data.item.sessionId === data.sessionId) {
         if (data.status === "escalated" || data.status === "assigned") upsertQueueItem(data.item);
         else state.queue.delete(data.sessionId);
@@ -474,6 +508,35 @@
       if (appendEntry(data.note) && !(state.agent && data.note.agentId === state.agent.id)) {
         announce("Internal note from " + (data.note.agentName || "an agent") + ".");
       }
+    });
+
+    socket.on("offer", (data) => {
+      if (isObject(data) && typeof data.sessionId === "string") showOffer(data);
+    });
+
+    socket.on("offer-withdrawn", (data) => {
+      if (!isObject(data) || typeof data.sessionId !== "string" || !state.offers.has(data.sessionId)) return;
+      removeOffer(data.sessionId);
+      announce(data.reason === "timeout"
+        ? "The offer timed out; the conversation went to the next agent."
+        : "The offer was withdrawn.");
+      loadQueue(); // the queue item's offeree changed
+    });
+
+    socket.on("queue-reminder", (data) => {
+      if (!isObject(data) || typeof data.sessionId !== "string") return;
+      const seconds = Math.max(0, Number(data.waitingSeconds) || 0);
+      state.reminders.set(data.sessionId, seconds);
+      renderQueue();
+      const item = state.queue.get(data.sessionId);
+      const who = shortUser(item && item.userId);
+      const text = who + " has waited " + duration(seconds * 1000) + " and nobody has claimed the conversation.";
+      announce(text);
+      if (state.alerts) notify("A customer is still waiting", text, data.sessionId);
+    });
+
+    socket.on("ticket-created", (data) => {
+      if (isObject(data) && isObject(data.ticket)) ticketCreated(data.ticket);
     });
 
     socket.on("signed-out", () => {
@@ -694,6 +757,19 @@
     }
     const holder = holderText(item);
     if (holder) button.appendChild(el("span", "qitem__holder", holder.charAt(0).toUpperCase() + holder.slice(1)));
+    if (typeof item.team === "string" && item.team) {
+      top.insertBefore(el("span", "badge badge--team", "Team " + item.team), wait);
+    }
+    if (item.status === "escalated" && isObject(item.offeredTo) && item.offeredTo.id) {
+      const mine = state.agent && item.offeredTo.id === state.agent.id;
+      button.appendChild(el("span", "qitem__offer",
+        mine ? "Offered to you" : "Offered to " + (item.offeredTo.name || "another agent")));
+    }
+    if (item.status === "escalated" && state.reminders.has(item.sessionId)) {
+      li.dataset.reminder = "true";
+      button.appendChild(el("span", "qitem__reminder",
+        "Still waiting after " + duration(state.reminders.get(item.sessionId) * 1000) + ": nobody has claimed it"));
+    }
     button.addEventListener("click", () => openConversation(item.sessionId));
     li.appendChild(button);
     return li;
@@ -824,7 +900,13 @@
     const holder = holderText(conv);
     const waited = conv.status === "escalated" && parseTime(conv.waitingSince)
       ? "waiting since " + clock(conv.waitingSince) : "";
-    els.convHolder.textContent = holder || waited;
+    const extra = [];
+    if (typeof conv.team === "string" && conv.team) extra.push("team " + conv.team);
+    if (conv.status === "escalated" && isObject(conv.offeredTo) && conv.offeredTo.id) {
+      extra.push(state.agent && conv.offeredTo.id === state.agent.id
+        ? "offered to you" : "offered to " + (conv.offeredTo.name || "another agent"));
+    }
+    els.convHolder.textContent = [holder || waited, ...extra].filter(Boolean).join(" · ");
 
     const reasons = reasonLabels(conv.reasons);
     els.reasons.replaceChildren();
@@ -946,6 +1028,7 @@
   const EVENTS = {
     escalated: "Escalated", assigned: "Claimed", transferred: "Transferred", released: "Back in the queue",
     handed_back: "Handed back to the bot", resolved: "Resolved", reopened: "Reopened", rated: "Rated",
+    ticket_created: "The customer left an e-mail address",
   };
 
   function entryNode(entry) {
@@ -1223,6 +1306,385 @@
     await act("resolve", note ? { note } : {}, "Resolved. The customer is asked for a rating.");
     els.transcript.focus();
   });
+
+  // --- routing offers: one conversation offered to this agent, accept or decline ---------------------------
+  function urgentAnnounce(text) {
+    els.urgent.replaceChildren(el("p", null, text));
+  }
+
+  function secondsLeft(offer) {
+    return Math.max(0, Math.ceil((offer.expires - Date.now()) / 1000));
+  }
+
+  function showOffer(data) {
+    const sessionId = data.sessionId;
+    const timeout = Math.max(1, Number(data.timeoutSeconds) || 30);
+    const expires = parseTime(data.expiresAt) || Date.now() + timeout * 1000;
+    const team = typeof data.team === "string" && data.team ? data.team : null;
+    removeOffer(sessionId);
+    const offer = { sessionId, expires, team, busy: false, node: null };
+    const safe = sessionId.replace(/[^A-Za-z0-9_-]/g, "");
+    const card = el("article", "offer");
+    card.dataset.sessionId = sessionId;
+    card.setAttribute("aria-labelledby", "offer-title-" + safe);
+    const title = el("h2", null, "A conversation is offered to you");
+    title.id = "offer-title-" + safe;
+    card.appendChild(title);
+    const item = state.queue.get(sessionId);
+    const details = [shortUser(item && item.userId)];
+    if (team) details.push("team " + team);
+    const reasons = reasonLabels(item && item.reasons);
+    if (reasons.length) details.push(reasons.join(", "));
+    card.appendChild(el("p", "offer__detail", details.join(" · ")));
+    const timer = el("p", "offer__timer");
+    timer.setAttribute("role", "timer");
+    card.appendChild(timer);
+    const buttons = el("div", "offer__buttons");
+    const accept = el("button", "button offer__accept", "Accept");
+    accept.type = "button";
+    const decline = el("button", "button button--secondary offer__decline", "Decline");
+    decline.type = "button";
+    buttons.append(accept, decline);
+    card.appendChild(buttons);
+    const error = el("p", "offer__error");
+    error.setAttribute("role", "alert");
+    card.appendChild(error);
+    accept.addEventListener("click", () => acceptOffer(offer));
+    decline.addEventListener("click", () => declineOffer(offer));
+    offer.node = card;
+    offer.timer = timer;
+    offer.error = error;
+    state.offers.set(sessionId, offer);
+    els.offers.appendChild(card);
+    els.offers.hidden = false;
+    tickOffers();
+    const text = "A conversation is offered to you" + (team ? " (team " + team + ")" : "")
+      + ". Accept or decline within " + secondsLeft(offer) + " seconds.";
+    urgentAnnounce(text);
+    if (state.alerts) notify("A conversation is offered to you", text, sessionId);
+    loadQueue(); // the queue item now names this agent as the offeree
+  }
+
+  function removeOffer(sessionId) {
+    const offer = state.offers.get(sessionId);
+    if (!offer) return;
+    state.offers.delete(sessionId);
+    const hadFocus = offer.node && offer.node.contains(document.activeElement);
+    if (offer.node) offer.node.remove();
+    els.offers.hidden = state.offers.size === 0;
+    if (hadFocus) (state.view === "tickets" ? els.ticketsTitle : els.queueTitle).focus();
+  }
+
+  /** The conversation moved on (claimed, resolved, …) while offered here. */
+  function offerTaken(sessionId, data) {
+    const offer = state.offers.get(sessionId);
+    if (!offer || offer.busy) return;
+    removeOffer(sessionId);
+    const by = isObject(data.assignedTo) && data.assignedTo.name ? data.assignedTo.name : null;
+    if (!(by && state.agent && isObject(data.assignedTo) && data.assignedTo.id === state.agent.id)) {
+      announce("The offered conversation " + (by ? "was claimed by " + by : "is no longer waiting") + ".");
+    }
+  }
+
+  function tickOffers() {
+    for (const offer of state.offers.values()) {
+      const left = secondsLeft(offer);
+      offer.timer.textContent = left > 0 ? "Expires in " + left + " s" : "Expired";
+      if (left <= 0 && !offer.busy) {
+        // The server moves it on (offer-withdrawn); don't leave a dead offer on the screen.
+        setTimeout(() => { if (state.offers.get(offer.sessionId) === offer && !offer.busy) removeOffer(offer.sessionId); }, 3000);
+      }
+    }
+  }
+  setInterval(tickOffers, 1000);
+
+  function offerFailed(offer, text) {
+    offer.busy = false;
+    offer.error.textContent = text;
+    for (const button of offer.node.querySelectorAll("button")) button.disabled = false;
+    const accept = offer.node.querySelector(".offer__accept");
+    if (accept) accept.remove();
+    const decline = offer.node.querySelector(".offer__decline");
+    if (decline) {
+      decline.textContent = "Dismiss";
+      decline.replaceWith(decline.cloneNode(true));
+      const fresh = offer.node.querySelector(".offer__decline");
+      fresh.addEventListener("click", () => removeOffer(offer.sessionId));
+      fresh.focus();
+    }
+  }
+
+  async function acceptOffer(offer) {
+    if (offer.busy) return;
+    offer.busy = true;
+    for (const button of offer.node.querySelectorAll("button")) button.disabled = true;
+    try {
+      const data = await api("POST", "/agents/conversations/" + encodeURIComponent(offer.sessionId) + "/claim", {});
+      removeOffer(offer.sessionId);
+      if (isObject(data.conversation)) upsertQueueItem(data.conversation);
+      renderQueue();
+      announce("You accepted the conversation.");
+      showView("conversations", false);
+      if (state.open && state.open.id === offer.sessionId) await reloadOpen(false);
+      else await openConversation(offer.sessionId);
+      if (canAct(state.open && state.open.conversation)) els.reply.focus();
+    } catch (err) {
+      if (!state.token) return;
+      offerFailed(offer, err.status === 409 ? refusal(err) : problemText(err, "The conversation could not be claimed."));
+    }
+  }
+
+  async function declineOffer(offer) {
+    if (offer.busy) return;
+    offer.busy = true;
+    for (const button of offer.node.querySelectorAll("button")) button.disabled = true;
+    try {
+      await api("POST", "/agents/conversations/" + encodeURIComponent(offer.sessionId) + "/decline", {});
+      removeOffer(offer.sessionId);
+      announce("Declined; the conversation goes to the next agent.");
+      loadQueue();
+    } catch (err) {
+      if (!state.token) return;
+      if (err.status === 403 || err.status === 409 || err.status === 404) {
+        removeOffer(offer.sessionId); // no longer ours to decline
+        announce("The offer had already ended.");
+      } else {
+        offer.busy = false;
+        for (const button of offer.node.querySelectorAll("button")) button.disabled = false;
+        offer.error.textContent = problemText(err, "Declining failed; please try again.");
+      }
+    }
+  }
+
+  // --- views: the live conversations or the tickets --------------------------------------------------------
+  function showView(view, focus) {
+    state.view = view === "tickets" ? "tickets" : "conversations";
+    const tickets = state.view === "tickets";
+    els.conversationsView.hidden = tickets;
+    els.ticketsView.hidden = !tickets;
+    els.viewConversations.setAttribute("aria-pressed", tickets ? "false" : "true");
+    els.viewTickets.setAttribute("aria-pressed", tickets ? "true" : "false");
+    if (tickets) loadTickets();
+    if (focus) (tickets ? els.ticketsTitle : els.queueTitle).focus();
+  }
+
+  els.viewConversations.addEventListener("click", () => showView("conversations", true));
+  els.viewTickets.addEventListener("click", () => showView("tickets", true));
+
+  // --- tickets -----------------------------------------------------------------------------------------------
+  function setTicketsOpen(n) {
+    state.ticketsOpen = Math.max(0, n);
+    els.ticketsOpen.textContent = String(state.ticketsOpen);
+  }
+
+  function dateTime(value) {
+    const t = parseTime(value);
+    return t === null ? "" : new Date(t).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  }
+
+  async function loadTickets() {
+    const seq = ++state.ticketsSeq;
+    const filter = state.ticketFilter;
+    try {
+      const query = filter === "all" ? "" : "?status=" + encodeURIComponent(filter);
+      const data = await api("GET", "/agents/tickets" + query);
+      const open = filter === "open" ? null : await api("GET", "/agents/tickets?status=open");
+      if (seq !== state.ticketsSeq) return;
+      state.tickets = (Array.isArray(data.tickets) ? data.tickets : []).filter((t) => isObject(t) && typeof t.id === "string");
+      sortTickets();
+      setTicketsOpen(open ? (Array.isArray(open.tickets) ? open.tickets.length : 0) : state.tickets.length);
+      els.ticketsAlert.textContent = "";
+      renderTickets();
+    } catch (err) {
+      if (state.token && seq === state.ticketsSeq) els.ticketsAlert.textContent = "The tickets could not be loaded: " + problemText(err);
+    }
+  }
+
+  function sortTickets() {
+    state.tickets.sort((a, b) => (parseTime(b.createdAt) || 0) - (parseTime(a.createdAt) || 0));
+  }
+
+  function ticketVisible(ticket) {
+    return state.ticketFilter === "all" || ticket.status === state.ticketFilter;
+  }
+
+  function renderTickets() {
+    const shown = state.tickets.filter(ticketVisible);
+    const focusedId = document.activeElement && document.activeElement.dataset
+      ? document.activeElement.dataset.ticketId : null;
+    els.tickets.replaceChildren(...shown.map(ticketNode));
+    if (focusedId) {
+      const again = els.tickets.querySelector('[data-ticket-id="' + CSS.escape(focusedId) + '"]');
+      if (again) again.focus();
+    }
+    els.ticketsEmpty.hidden = shown.length > 0;
+    els.ticketsEmpty.textContent = state.ticketFilter === "closed" ? "No answered tickets."
+      : "No tickets yet. When nobody can answer live and a customer leaves an e-mail address, it appears here.";
+  }
+
+  function ticketNode(ticket) {
+    const li = el("li", "qitem tk");
+    li.dataset.status = ticket.status;
+    const button = el("button", "qitem__button tk__button");
+    button.type = "button";
+    button.dataset.ticketId = ticket.id;
+    if (state.ticket && state.ticket.id === ticket.id) button.setAttribute("aria-current", "true");
+    const top = el("span", "qitem__top");
+    top.appendChild(el("span", "badge badge--ticket-" + ticket.status, ticket.status === "closed" ? "Answered" : "Open"));
+    const when = el("span", "qitem__wait", dateTime(ticket.createdAt));
+    top.appendChild(when);
+    button.appendChild(top);
+    button.appendChild(el("span", "tk__email", ticket.email || "(no address)"));
+    const reasons = reasonLabels(ticket.reasons);
+    if (reasons.length) button.appendChild(el("span", "qitem__reasons", reasons.join(" · ")));
+    if (typeof ticket.lastMessage === "string" && ticket.lastMessage) {
+      button.appendChild(el("span", "qitem__last", "Customer: " + ticket.lastMessage));
+    }
+    button.addEventListener("click", () => openTicket(ticket.id));
+    li.appendChild(button);
+    return li;
+  }
+
+  function ticketCreated(ticket) {
+    if (typeof ticket.id !== "string") return;
+    const known = state.tickets.some((t) => t.id === ticket.id);
+    if (!known) {
+      state.tickets.push(ticket);
+      sortTickets();
+      if (ticket.status !== "closed") setTicketsOpen(state.ticketsOpen + 1);
+    }
+    renderTickets();
+    const text = "New ticket: " + (ticket.email || "a customer") + " left an e-mail address.";
+    announce(text);
+    if (state.alerts) notify("New ticket", text, ticket.sessionId);
+  }
+
+  for (const button of els.ticketFilters) {
+    button.addEventListener("click", () => {
+      state.ticketFilter = button.dataset.status;
+      for (const other of els.ticketFilters) other.setAttribute("aria-pressed", other === button ? "true" : "false");
+      loadTickets();
+    });
+  }
+
+  function mailto(ticket) {
+    const subject = "Re: your support request";
+    const quote = typeof ticket.lastMessage === "string" && ticket.lastMessage
+      ? "\n\n> " + ticket.lastMessage.replace(/\n/g, "\n> ") : "";
+    return "mailto:" + encodeURIComponent(ticket.email || "").replace(/%40/g, "@")
+      + "?subject=" + encodeURIComponent(subject) + "&body=" + encodeURIComponent("Hello," + quote + "\n\n");
+  }
+
+  async function openTicket(ticketId) {
+    els.ticketEmpty.hidden = true;
+    els.ticket.hidden = false;
+    els.ticketPane.setAttribute("aria-labelledby", "ticket-title");
+    els.ticketAlert.textContent = "";
+    els.ticketTranscript.replaceChildren(el("li", "entry entry--system", "Loading…"));
+    try {
+      const data = await api("GET", "/agents/tickets/" + encodeURIComponent(ticketId));
+      if (!isObject(data.ticket)) throw new ApiError(500, {});
+      state.ticket = data.ticket;
+      renderTicket();
+      renderTickets();
+      els.ticketTitle.focus();
+    } catch (err) {
+      if (!state.token) return;
+      els.ticketAlert.textContent = err.status === 404 ? "This ticket no longer exists."
+        : "The ticket could not be loaded: " + problemText(err);
+      els.ticketTranscript.replaceChildren();
+    }
+  }
+
+  function renderTicket() {
+    const t = state.ticket;
+    if (!t) return;
+    els.ticketTitle.textContent = "Ticket from " + (t.email || "a customer");
+    els.ticketStatus.textContent = t.status === "closed" ? "Answered" : "Open";
+    els.ticketStatus.className = "badge badge--ticket-" + t.status;
+    els.ticketCreated.textContent = dateTime(t.createdAt);
+    els.ticketId.textContent = t.id;
+    els.ticketEmail.textContent = t.email || "";
+    els.ticketEmail.href = mailto(t);
+    els.ticketReply.href = mailto(t);
+    els.ticketClose.disabled = t.status === "closed";
+    els.ticketClose.textContent = t.status === "closed" ? "Answered" : "Mark answered";
+    els.ticketReasons.replaceChildren();
+    const reasons = reasonLabels(t.reasons);
+    if (reasons.length) {
+      els.ticketReasons.appendChild(el("h3", "reasons__title", "Escalated because"));
+      const list = el("ul", "chips");
+      for (const label of reasons) list.appendChild(el("li", "chip", label));
+      els.ticketReasons.appendChild(list);
+    }
+    const entries = (Array.isArray(t.transcript) ? t.transcript : []).filter(isObject);
+    els.ticketTranscript.replaceChildren(...entries.map(entryNode));
+    if (!entries.length) els.ticketTranscript.appendChild(el("li", "entry entry--system", "No messages."));
+  }
+
+  els.ticketClose.addEventListener("click", async () => {
+    const t = state.ticket;
+    if (!t || t.status === "closed") return;
+    els.ticketClose.disabled = true;
+    try {
+      const data = await api("POST", "/agents/tickets/" + encodeURIComponent(t.id) + "/close", {});
+      const updated = isObject(data.ticket) ? data.ticket : { ...t, status: "closed" };
+      if (state.ticket && state.ticket.id === t.id) state.ticket = { ...state.ticket, ...updated };
+      const listed = state.tickets.find((x) => x.id === t.id);
+      if (listed && listed.status !== "closed") setTicketsOpen(state.ticketsOpen - 1);
+      if (listed) listed.status = "closed";
+      renderTicket();
+      renderTickets();
+      announce("Marked as answered.");
+      els.ticketTitle.focus();
+    } catch (err) {
+      if (!state.token) return;
+      els.ticketAlert.textContent = "Not marked as answered: " + problemText(err);
+      els.ticketClose.disabled = false;
+    }
+  });
+
+  els.ticketConversation.addEventListener("click", () => {
+    const t = state.ticket;
+    if (!t || typeof t.sessionId !== "string") return;
+    showView("conversations", false);
+    openConversation(t.sessionId);
+  });
+
+  /** Exports need the bearer token, so they are fetched and saved as a file from a blob. */
+  async function download(link) {
+    const href = link.getAttribute("href");
+    const name = link.getAttribute("download") || "tickets";
+    const label = link.textContent;
+    link.setAttribute("aria-busy", "true");
+    try {
+      const res = await fetch(href, { headers: { Authorization: "Bearer " + state.token }, cache: "no-store" });
+      if (res.status === 401) { signedOut("Your sign-in has expired or was ended. Please sign in again.", true); return; }
+      if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null));
+      const blob = await res.blob();
+      const url = URL.createObjectURL(blob);
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = name;
+      a.hidden = true;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      announce("Exported the tickets as " + label + ".");
+    } catch (err) {
+      els.ticketsAlert.textContent = "The export failed: " + problemText(err);
+    } finally {
+      link.removeAttribute("aria-busy");
+    }
+  }
+
+  for (const link of [els.exportCsv, els.exportJson]) {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      download(link);
+    });
+  }
 
   // --- start ---------------------------------------------------------------------------------------------------------
   renderAlertsToggle();

@@ -8,6 +8,7 @@
   const REPLY_TIMEOUT_MS = 60000; // Send comes back even if a reply never arrives
   const TYPING_IDLE_MS = 2000;    // "stopped typing" this long after the last key
   const RATING_ACK_MS = 5000;     // no `rated` over the socket by then: try the REST route
+  const CONTACT_ACK_MS = 5000;    // no `contact-saved` over the socket by then: the REST route
   const HEALTH_EVERY_MS = 30000;
   const MAX_ALERTS = 3;
 
@@ -20,6 +21,9 @@
     statusDetails: $("status-details"), newChat: $("new-chat"),
     csat: $("csat"), csatStars: $("csat-stars"), csatValue: $("csat-value"), csatComment: $("csat-comment"),
     csatError: $("csat-error"), csatSubmit: $("csat-submit"), csatSkip: $("csat-skip"),
+    contact: $("contact"), contactEmail: $("contact-email"), contactNext: $("contact-next"),
+    contactHelp: $("contact-help"), contactError: $("contact-error"),
+    contactSubmit: $("contact-submit"), contactSkip: $("contact-skip"),
   };
   const coarsePointer = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
 
@@ -71,6 +75,9 @@
     queuePosition: null,  // while waiting for a person
     typingOut: null,      // {sessionId, timer} while the customer types to a person
     rating: null,         // {episode, sending, timer} while the rating prompt is up
+    contact: null,        // {episode, nextOpening, sending, timer, email} while the e-mail form is up
+    nobodyLive: null,     // "offered" | "saved" once nobody could answer live (this episode)
+    contactEmail: null,   // the address a ticket was left with
   };
   const byId = new Map(); // messageId -> <li>
 
@@ -191,6 +198,7 @@
       case "handed_back": return "The assistant is back. Ask it anything.";
       case "resolved": return "This conversation was marked as resolved.";
       case "rated": return "Thank you for your rating.";
+      case "ticket_created": return "You left your e-mail address; we'll answer you there.";
       case "reopened": return null;
       default: return typeof entry.content === "string" && entry.content ? entry.content : null;
     }
@@ -279,6 +287,17 @@
   }
 
   function renderEscalation() {
+    if (state.nobodyLive) {
+      // Nobody can answer live: say so, and what happens instead.
+      const head = el("strong", null, "Nobody from our team can answer live right now.");
+      const body = el("p", "notice__more", state.nobodyLive === "saved"
+        ? "We'll answer you by e-mail" + (state.contactEmail ? " at " + state.contactEmail : "")
+          + ". If someone becomes free, they may reply here too."
+        : "Leave your e-mail address below and we'll answer you there.");
+      els.escalation.replaceChildren(head, body);
+      if (state.escalation) els.escalation.appendChild(el("p", null, state.escalation));
+      return;
+    }
     const head = el("strong", null, "A member of our team will take over this conversation.");
     const body = el("p", "notice__more", "We have passed it on; a person will reply here as soon as possible.");
     els.escalation.replaceChildren(head, body);
@@ -302,6 +321,7 @@
   function hideEscalation() {
     state.escalation = null;
     state.queuePosition = null;
+    state.nobodyLive = null;
     els.escalation.replaceChildren();
   }
 
@@ -410,9 +430,23 @@
     const sessionId = savedSessionId();
     const payload = { userId: userId() };
     if (sessionId) payload.sessionId = sessionId;
+    else {
+      // So the server names times in the customer's own zone ("back tomorrow at 09:00 …").
+      const zone = customerTimeZone();
+      if (zone) payload.metadata = { timezone: zone };
+    }
     state.joining = { withSession: Boolean(sessionId) };
     updateComposer();
     socket.emit("join-chat", payload);
+  }
+
+  function customerTimeZone() {
+    try {
+      const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      return typeof zone === "string" && zone ? zone : null;
+    } catch (err) {
+      return null;
+    }
   }
 
   function forgetSession() {
@@ -462,6 +496,7 @@
     else hideEscalation();
     if (state.status === "resolved" && awaitsRating(data.history)) askForRating(null);
     else hideRating();
+    if (state.contact && state.contact.sessionId !== data.sessionId) hideContact();
     if (!els.messages.childElementCount) {
       addMessage("system", "Hi! How can we help? Ask a question below; "
         + "if the assistant cannot help, a person from our team will take over.");
@@ -542,6 +577,7 @@
     state.agentName = name;
     state.status = "assigned";
     hideEscalation();
+    hideContact();
     addMessage("system", name + " joined the conversation");
     announce(name + " joined the conversation.");
     settle();
@@ -576,6 +612,7 @@
     }
     if (!withPeople()) stopTyping();
     if (data.status !== "resolved") hideRating();
+    if (data.status !== "escalated") hideContact();
     settle();
     updateComposer();
   });
@@ -588,10 +625,22 @@
     if (forThisSession(data) && state.rating) ratingDone();
   });
 
+  socket.on("contact-requested", (data) => {
+    if (data && data.sessionId === state.sessionId) askForContact(data);
+  });
+
+  socket.on("contact-saved", (data) => {
+    if (data && data.sessionId === state.sessionId && state.contact && state.contact.sending) contactDone();
+  });
+
   socket.on("error", (data) => {
     const code = data && data.code;
     const message = data && typeof data.message === "string" ? data.message : null;
     const joining = state.joining;
+    if (state.contact && state.contact.sending && !state.pending && !joining) {
+      contactFailed(code, message);
+      return;
+    }
     if (state.rating && state.rating.sending && !state.pending && !joining) {
       ratingFailed(code, message);
       return;
@@ -675,6 +724,8 @@
     setTyping(false);
     hideEscalation();
     hideRating();
+    hideContact();
+    state.contactEmail = null;
     state.status = null;
     state.agentName = null;
     els.alerts.replaceChildren();
@@ -786,6 +837,143 @@
 
   els.csatSkip.addEventListener("click", () => {
     hideRating();
+    els.input.focus();
+  });
+
+  // --- the e-mail form when nobody can answer live ----------------------------------------------
+  /** "Monday 12 January, 09:00 GMT+1": the next opening in the customer's locale and zone. */
+  function openingText(iso) {
+    const t = typeof iso === "string" ? Date.parse(iso) : NaN;
+    if (!Number.isFinite(t)) return null;
+    const when = new Date(t);
+    try {
+      return new Intl.DateTimeFormat(undefined, {
+        weekday: "long", day: "numeric", month: "long", hour: "numeric", minute: "2-digit",
+        timeZoneName: "short",
+      }).format(when);
+    } catch (err) {
+      return when.toLocaleString();
+    }
+  }
+
+  function setContactError(text) {
+    els.contactError.textContent = text || "";
+    if (text) els.contactEmail.setAttribute("aria-invalid", "true");
+    else els.contactEmail.removeAttribute("aria-invalid");
+  }
+
+  function askForContact(data) {
+    const episode = data.episode === undefined ? null : data.episode;
+    if (state.contact && state.contact.episode === episode && !els.contact.hidden) return;
+    clearTimeout(state.contact && state.contact.timer);
+    state.contact = {
+      sessionId: state.sessionId, episode, sending: false, timer: 0, email: null, hadFocus: false,
+    };
+    state.nobodyLive = "offered";
+    if (state.escalation === null) state.escalation = "";
+    renderEscalation();
+    els.contactHelp.textContent = typeof data.message === "string" && data.message
+      ? data.message : "Nobody can answer live right now. We'll reply to you by e-mail.";
+    const when = openingText(data.nextOpening);
+    els.contactNext.textContent = when ? "We're back " + when + " (your time)." : "";
+    els.contactNext.hidden = !when;
+    els.contact.reset();
+    setContactError("");
+    els.contactSubmit.disabled = false;
+    els.contact.hidden = false;
+    announce("Nobody can answer live right now. You can leave your e-mail address and we'll reply there.");
+    scrollDown();
+  }
+
+  function hideContact() {
+    if (state.contact) clearTimeout(state.contact.timer);
+    state.contact = null;
+    els.contact.hidden = true;
+  }
+
+  function contactDone() {
+    const contact = state.contact;
+    if (!contact) return;
+    const wasFocused = els.contact.contains(document.activeElement) || contact.hadFocus;
+    state.contactEmail = contact.email;
+    hideContact();
+    const text = "Thanks — we'll reply to you at " + contact.email + ".";
+    addMessage("system", text).classList.add("msg--confirm");
+    announce(text);
+    if (state.nobodyLive) {
+      state.nobodyLive = "saved";
+      renderEscalation();
+    }
+    if (wasFocused) els.input.focus();
+  }
+
+  function contactFailed(code, message) {
+    const contact = state.contact;
+    if (!contact) return;
+    clearTimeout(contact.timer);
+    contact.sending = false;
+    els.contactSubmit.disabled = false;
+    const text = code === "INVALID_PAYLOAD" || code === "VALIDATION_ERROR"
+      ? "That does not look like an e-mail address. Check it and try again (for example name@example.com)."
+      : code === "SESSION_NOT_FOUND" ? "This conversation has ended; start a new one to leave your address."
+      : message || "Your address was not sent; please try again.";
+    setContactError(text);
+    els.contactEmail.focus();
+  }
+
+  /** The REST route, when the socket is down or did not answer. */
+  async function contactOverRest(sessionId, email) {
+    try {
+      const res = await fetch("/api/v1/chat/session/" + encodeURIComponent(sessionId) + "/contact", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ email }),
+      });
+      if (res.ok) { contactDone(); return; }
+      let body = null;
+      try { body = await res.json(); } catch (err) { body = null; }
+      const code = body && body.code ? body.code : res.status === 400 ? "INVALID_PAYLOAD" : null;
+      contactFailed(code, body && typeof body.detail === "string" ? body.detail : null);
+    } catch (err) {
+      contactFailed(null, "Your address could not be sent; check your connection and try again.");
+    }
+  }
+
+  els.contactEmail.addEventListener("input", () => { if (els.contactError.textContent) setContactError(""); });
+
+  els.contact.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const contact = state.contact;
+    if (!contact || contact.sending || !state.sessionId) return;
+    const email = els.contactEmail.value.trim();
+    if (!email) {
+      setContactError("Enter your e-mail address.");
+      els.contactEmail.focus();
+      return;
+    }
+    if (!els.contactEmail.checkValidity()) {
+      setContactError("That does not look like an e-mail address. Check it and try again (for example name@example.com).");
+      els.contactEmail.focus();
+      return;
+    }
+    setContactError("");
+    contact.email = email;
+    contact.sending = true;
+    contact.hadFocus = els.contact.contains(document.activeElement);
+    els.contactSubmit.disabled = true;
+    const sessionId = state.sessionId;
+    if (state.connected) {
+      socket.emit("leave-contact", { sessionId, email });
+      contact.timer = setTimeout(() => {
+        if (state.contact === contact && contact.sending) contactOverRest(sessionId, email);
+      }, CONTACT_ACK_MS);
+    } else {
+      contactOverRest(sessionId, email);
+    }
+  });
+
+  els.contactSkip.addEventListener("click", () => {
+    hideContact();
     els.input.focus();
   });
 

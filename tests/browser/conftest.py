@@ -248,3 +248,23 @@ async def new_page(browser: Browser, live_server: LiveServer, page_problems: Pag
 @pytest.fixture
 async def page(new_page) -> Page:
     return await new_page()
+
+
+@pytest.fixture
+async def server_with(tmp_path_factory: pytest.TempPathFactory):
+    """`await server_with(ROUTING="round_robin", ...)`: an instance of its own with those
+    settings (environment variables, as operators set them); stopped after the test."""
+    started: list[LiveServer] = []
+
+    async def start(**settings: str) -> LiveServer:
+        prefix = f"test:browser-own:{uuid.uuid4().hex}:"
+        env = server_env(prefix)
+        env.update(settings)
+        srv = await launch(env, tmp_path_factory.mktemp("browser-own") / "server.log")
+        started.append(srv)
+        return srv
+
+    yield start
+    await asyncio.gather(*(stop(srv.process) for srv in started))
+    for srv in started:
+        await delete_prefix(srv.prefix)
