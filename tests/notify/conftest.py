@@ -67,6 +67,7 @@ class Receiver:
     server: uvicorn.Server | None = None
     task: asyncio.Task[None] | None = None
     _new: asyncio.Event = field(default_factory=asyncio.Event)
+    _release: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -77,8 +78,9 @@ class Receiver:
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
-        if self.mode == "hang":
-            await asyncio.sleep(3600)
+        if self.mode == "hang":  # until the receiver stops
+            await self._release.wait()
+            return Response(b"", 503)
         failing = self.mode == "fail" or self.fail_first > 0
         self.fail_first = max(0, self.fail_first - 1)
         status = 500 if failing else 204
@@ -104,6 +106,7 @@ class Receiver:
 
     async def stop(self) -> None:
         if self.server is not None and self.task is not None:
+            self._release.set()
             self.server.should_exit = True
             self.server.force_exit = True
             with contextlib.suppress(asyncio.CancelledError):
