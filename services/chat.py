@@ -351,9 +351,9 @@ class ChatService:
                 text = f"{APOLOGY} {handoff}"
             elif "low_confidence" in rules:
                 text = f"{UNSURE} {handoff}"
-            elif reply.needs_human:  # a responder asking for a person says so itself
+            elif reply.needs_human and handoff == HANDOFF:  # it says so itself, and truly
                 text = reply.text
-            elif "requested" in rules:  # not whatever entry the request happened to match
+            elif reply.needs_human or "requested" in rules:  # nobody can answer now: the honest words instead
                 text = f"{OF_COURSE} {handoff}"
             elif "repeated_failure" in rules:  # the same answer again would not help
                 text = f"{NOT_HELPED} {handoff}"

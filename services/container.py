@@ -167,6 +167,7 @@ class Container:
             events=self.events,
             router=self.router,
         )
+        self.router.on_change = self.conversations.queue_changed
         try:
             hours = BusinessHours(s.business_hours, s.business_timezone, s.holidays)
         except BusinessHoursError as exc:

@@ -167,6 +167,7 @@ class ConversationService:
         return result is not None
 
     async def claim(self, session_id: str, actor: Actor) -> dict[str, Any]:
+        offered = (await self.sessions.snapshot(session_id)).fields.get("offerTo", b"").decode()
         await self._step(
             session_id,
             "claim",
@@ -177,7 +178,15 @@ class ConversationService:
         await self.notifier.to_customer(
             session_id, "agent-joined", {"sessionId": session_id, "agentName": actor.name}
         )
+        if offered and offered != actor.id:  # offered to someone else, who need not decide now
+            await self.notifier.to_agent(
+                offered, "offer-withdrawn", {"sessionId": session_id, "reason": "claimed"}
+            )
         return await self.item(session_id)
+
+    async def queue_changed(self, session_id: str) -> None:
+        """Tell every agent a waiting conversation changed (e.g. who it is offered to)."""
+        await self._queue_event("updated", session_id)
 
     async def transfer(self, session_id: str, actor: Actor, to_agent: str | None) -> dict[str, Any]:
         if to_agent is None:

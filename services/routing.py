@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -144,6 +144,7 @@ class Router:
         self._offer = redis.register_script(OFFER_SCRIPT)
         self._end = redis.register_script(END_OFFER_SCRIPT)
         self._task: asyncio.Task[None] | None = None
+        self.on_change: Callable[[str], Awaitable[None]] | None = None  # e.g. queue-updated
 
     @property
     def active(self) -> bool:
@@ -242,8 +243,13 @@ class Router:
                     "messageCount": item.length,
                 },
             )
+            await self._changed(session_id)
             return agent_id
         return None
+
+    async def _changed(self, session_id: str) -> None:
+        if self.on_change is not None:
+            await self.on_change(session_id)
 
     async def decline(self, session_id: str, agent_id: str) -> str | None:
         """The offeree says no: the next candidate gets it (their id), or the queue does."""
@@ -261,7 +267,10 @@ class Router:
                 )
             raise Forbidden("this conversation is not offered to you")
         await self.notifier.to_agent(agent_id, "offer-withdrawn", {"sessionId": session_id})
-        return await self.route(session_id)
+        offered = await self.route(session_id)
+        if offered is None:
+            await self._changed(session_id)
+        return offered
 
     # -- the watch: offers that time out ----------------------------------------------------
     def start(self) -> None:
@@ -304,6 +313,10 @@ class Router:
                         {"sessionId": snap.session_id, "reason": "timeout"},
                     )
                     offer_to = ""
+                    if not await self.route(snap.session_id):
+                        await self._changed(snap.session_id)
+                    moved += 1
+                    continue
             if not offer_to and await self.route(snap.session_id):
                 moved += 1
         return moved

@@ -43,6 +43,10 @@ class TicketNotFound(DomainError):
     status, code, title = 404, "TICKET_NOT_FOUND", "Ticket not found"
 
 
+class ContactNotRequested(DomainError):
+    status, code, title = 409, "CONTACT_NOT_REQUESTED", "Nobody asked for an e-mail address"
+
+
 def check_email(email: str) -> str:
     email = email.strip(" \t\r\n\f\v")
     if len(email) > 254 or not EMAIL.match(email):
@@ -106,6 +110,8 @@ class TicketService:
         """The episode's ticket, made now (True) or earlier (False)."""
         email = check_email(email)
         session = await self.sessions.get(session_id)
+        if f"contact:{session.episode}" not in (await self.sessions.snapshot(session_id)).fields:
+            raise ContactNotRequested("an e-mail address is taken only when nobody can answer live")
         ticket_id = new_id(9)
         if not await self.sessions.set_once(session_id, f"ticket:{session.episode}", ticket_id):
             snap = await self.sessions.snapshot(session_id)
