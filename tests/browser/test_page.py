@@ -139,9 +139,9 @@ async def test_an_escalation_keyword_shows_the_escalation_notice(page):
     await expect(page.locator("#contact-help")).to_contain_text(
         "Nobody from our team is available right now"
     )
-    # (The bot's own line comes from the "Talk to a person" entry, which the server keeps as is
-    # even when nobody can answer: /work/notes/ui-findings-2.md.)
-    await expect(bot(page)).to_contain_text("member of our team")
+    # The bot's own line is honest too: no promise that a person will take over.
+    await expect(bot(page)).to_contain_text("Nobody from our team is available right now")
+    await expect(bot(page)).not_to_contain_text("member of our team")
 
 
 @pytest.mark.parametrize("width,height", [(375, 667), (360, 640)])
