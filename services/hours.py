@@ -11,6 +11,7 @@ daylight-saving change. A range may end at 24:00; ranges of one day may not over
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -48,7 +49,7 @@ def _days(text: str) -> list[int]:
             if name not in DAYS:
                 raise BusinessHoursError(f"{name!r} is not a day (use Mon, Tue, … Sun)")
         first, last = DAYS.index(ends[0]), DAYS.index(ends[-1])
-        span = range(first, last + 1) if first <= last else [*range(first, 7), *range(0, last + 1)]
+        span = range(first, last + 1) if first <= last else [*range(first, 7), *range(last + 1)]
         out.extend(span)
     return out
 
@@ -70,7 +71,7 @@ def parse_hours(text: str) -> dict[int, list[Window]]:
                 week[day].append(Window(start, end))
     for day, windows in week.items():
         windows.sort(key=lambda w: w.start)
-        for a, b in zip(windows, windows[1:], strict=False):
+        for a, b in itertools.pairwise(windows):
             if b.start < a.end:
                 raise BusinessHoursError(f"overlapping hours on {DAYS[day].title()}")
     return week
@@ -117,7 +118,7 @@ class BusinessHours:
             return at
         local = at.astimezone(self.zone)
         minute = local.hour * 60 + local.minute
-        for offset in range(0, 366 + 7):
+        for offset in range(366 + 7):
             day = local.date() + timedelta(days=offset)
             for window in self._windows(day):
                 if offset == 0 and window.start <= minute:

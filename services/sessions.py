@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -57,7 +58,15 @@ class Session:
 
 
 class SessionManager:
-    def __init__(self, store: SessionStore, sealer: Sealer, *, ttl_ms: int) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        sealer: Sealer,
+        *,
+        ttl_ms: int,
+        index_user: Callable[[str, str], Awaitable[None]] | None = None,
+    ) -> None:
+        self.index_user = index_user  # (user id, session id): services.privacy's user index
         self.store = store
         self.sealer = sealer
         self.ttl_ms = ttl_ms
@@ -86,7 +95,9 @@ class SessionManager:
             },
             self.ttl_ms,
         )
-        return Session(session_id, user_id, data["metadata"], now, now, now + self.ttl_ms)
+        if self.index_user is not None:
+            await self.index_user(user_id, session_id)
+        return Session(session_id, user_id, metadata or {}, now, now, now + self.ttl_ms)
 
     async def get(self, session_id: str) -> Session:
         """The live session, or SessionNotFound (unknown, expired, or not ours to open)."""
@@ -143,8 +154,10 @@ class SessionManager:
             raise SessionNotFound(session_id)
         return n
 
-    async def transcript(self, session_id: str, start: int = 0, end: int = -1) -> list[dict]:
-        entries = []
+    async def transcript(
+        self, session_id: str, start: int = 0, end: int = -1
+    ) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = []
         for sealed in await self.store.messages(session_id, start, end):
             try:
                 entries.append(self._open(session_id, "message", sealed))

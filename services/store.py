@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -119,7 +119,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def guarded(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def guarded(method: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Redis being unreachable is a domain error (503), not a crash."""
 
     @functools.wraps(method)
@@ -211,8 +211,8 @@ class SessionStore:
 
     @guarded
     async def get(self, session_id: str) -> dict[str, bytes] | None:
-        raw = await self.redis.hgetall(self.session_key(session_id))  # type: ignore[misc]
-        return {k.decode(): v for k, v in raw.items()} if raw else None
+        raw = await self.redis.hgetall(self.session_key(session_id))
+        return {_text(k): _raw(v) for k, v in raw.items()} if raw else None
 
     @guarded
     async def append(self, session_id: str, entry: bytes, ttl_ms: int) -> int | None:
@@ -225,7 +225,7 @@ class SessionStore:
 
     @guarded
     async def messages(self, session_id: str, start: int = 0, end: int = -1) -> list[bytes]:
-        return await self.redis.lrange(self.messages_key(session_id), start, end)  # type: ignore[no-any-return, misc]
+        return [_raw(m) for m in await self.redis.lrange(self.messages_key(session_id), start, end)]
 
     @guarded
     async def move(self, session_id: str, move: Move, ttl_ms: int) -> MoveResult:
@@ -269,7 +269,7 @@ class SessionStore:
     @guarded
     async def set_once(self, session_id: str, name: str, value: bytes) -> bool:
         """Set a session field only if it is not set yet; False when it was."""
-        return bool(await self.redis.hsetnx(self.session_key(session_id), name, value))  # type: ignore[misc]
+        return bool(await self.redis.hsetnx(self.session_key(session_id), name, value))
 
     @guarded
     async def claim_notice(self, session_id: str, interval_ms: int) -> bool:
@@ -282,7 +282,7 @@ class SessionStore:
     @guarded
     async def queue(self) -> list[str]:
         """Escalated and assigned sessions, in queue order."""
-        return [m.decode() for m in await self.redis.zrange(self.queue_key, 0, -1)]
+        return [_text(m) for m in await self.redis.zrange(self.queue_key, 0, -1)]
 
     @guarded
     async def snapshots(self, session_ids: Sequence[str]) -> list[Snapshot]:
@@ -315,12 +315,25 @@ class SessionStore:
     async def ping(self) -> float:
         """Round trip in milliseconds; raises when the store is unreachable."""
         start = time.perf_counter()
-        await self.redis.ping()  # type: ignore[misc]
+        await self.redis.ping()
         return (time.perf_counter() - start) * 1000
 
     async def aclose(self) -> None:
         await self.redis.aclose()
 
 
-def _text(value: bytes | str | int) -> str:
+def _text(value: object) -> str:
+    """A Redis reply as text (replies are bytes unless a client decodes them)."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _raw(value: object) -> bytes:
+    """A Redis reply as bytes (sealed values are binary)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    raise TypeError(f"unexpected Redis reply {type(value).__name__}")
+
+
+text, raw = _text, _raw  # for the other stores

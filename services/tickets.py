@@ -23,7 +23,7 @@ from services.errors import DomainError, InvalidPayload
 from services.events import Events
 from services.notifier import Notifier
 from services.sessions import SessionManager, iso, new_id
-from services.store import guarded, now_ms
+from services.store import guarded, now_ms, raw, text
 
 EMAIL = re.compile(r"^[^@ \t\r\n\f\v]+@[^@ \t\r\n\f\v]+\.[^@ \t\r\n\f\v]+$")
 CSV_COLUMNS = (
@@ -175,10 +175,10 @@ class TicketService:
 
     @guarded
     async def get(self, ticket_id: str) -> Ticket:
-        raw = await self.redis.hgetall(self._key(ticket_id))  # type: ignore[misc]
-        if not raw:
+        reply = await self.redis.hgetall(self._key(ticket_id))
+        if not reply:
             raise TicketNotFound(f"no ticket {ticket_id}")
-        fields = {k.decode(): v for k, v in raw.items()}
+        fields = {text(k): raw(v) for k, v in reply.items()}
         data = self.sessions.open_field(ticket_id, "ticket", fields["data"]) or {}
         return Ticket(
             ticket_id,
@@ -192,14 +192,14 @@ class TicketService:
     @guarded
     async def list(self, status: str | None = None, limit: int = 200) -> list[Ticket]:
         """Newest first."""
-        ids = [i.decode() for i in await self.redis.zrevrange(self._index, 0, limit - 1)]
+        ids = [text(i) for i in await self.redis.zrevrange(self._index, 0, limit - 1)]
         tickets = [await self.get(i) for i in ids]
         return [t for t in tickets if status is None or t.status == status]
 
     @guarded
     async def set_status(self, ticket_id: str, status: str) -> Ticket:
         await self.get(ticket_id)
-        await self.redis.hset(self._key(ticket_id), "status", status)  # type: ignore[misc]
+        await self.redis.hset(self._key(ticket_id), "status", status)
         return await self.get(ticket_id)
 
     async def export_csv(self, status: str | None = None) -> str:

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         password = read_password()
     except (ValueError, EOFError, KeyboardInterrupt) as exc:
-        print(f"error: {exc or 'no password given'}", file=sys.stderr)
+        print(f"error: {str(exc) or 'no password given'}", file=sys.stderr)
         return 1
     return asyncio.run(add(args, password))
 

@@ -207,7 +207,7 @@ class AgentService:
         raw = await self.redis.hgetall(self.keys.agent(agent_id))
         if not raw:
             raise AgentNotFound()
-        return Agent.from_hash(raw)
+        return Agent.from_hash({text(k): text(v) for k, v in raw.items()})
 
     @guarded
     async def list(self) -> list[Agent]:
