@@ -197,6 +197,20 @@ class Settings(BaseSettings):
         "Answer only from the provided knowledge. If the knowledge does not cover the "
         "question, say so and offer a human agent. Never invent prices, dates or policies."
     )
+    # --- cost caps and output safety (services/guard/) ----------------------------------
+    llm_max_output_tokens: int = Field(
+        default=800, ge=64, description="max tokens of one model reply (both providers)"
+    )
+    session_token_budget: int = Field(
+        default=20_000, ge=0, description="model tokens per session; 0 is off"
+    )
+    daily_token_budget: int = Field(
+        default=2_000_000, ge=0, description="model tokens per UTC day, all instances; 0 is off"
+    )
+    forbidden_promises: CommaList = Field(
+        default_factory=lambda: ["refunds", "cancellations", "account changes"],
+        description="actions the bot must never promise to take itself",
+    )
 
     @field_validator(
         "cors_origins",
@@ -205,6 +219,7 @@ class Settings(BaseSettings):
         "escalation_priority_keywords",
         "ai_provider_order",
         "routing_teams",
+        "forbidden_promises",
         mode="before",
     )
     @classmethod

@@ -139,7 +139,9 @@ class Container:
             raise StartupError(f"KNOWLEDGE_BASE_PATH: {exc}") from exc
         except RuntimeError as exc:  # e.g. the semantic engine without its extra installed
             raise StartupError(f"KNOWLEDGE_ENGINE: {exc}") from exc
-        self.responder = build_responders(s, LocalResponder(self.knowledge))
+        self.responder = build_responders(
+            s, LocalResponder(self.knowledge), redis=self.store.redis, metrics=self.metrics
+        )
         sessions = SessionManager(self.store, sealer, ttl_ms=s.session_timeout)
         self.router = Router(
             self.store.redis,

@@ -19,6 +19,8 @@ class Metrics:
     resolved: int = 0
     agent_messages: int = 0
     held_messages: int = 0
+    budget_skips: Counter[str] = field(default_factory=Counter)  # remote providers skipped
+    safety_flags: Counter[str] = field(default_factory=Counter)  # replies withheld, by leak
 
     @property
     def uptime_seconds(self) -> float:
@@ -34,6 +36,8 @@ class Metrics:
             "transitions": dict(self.transitions),
             "agentMessages": self.agent_messages,
             "heldMessages": self.held_messages,
+            "budgetSkips": dict(self.budget_skips),
+            "safetyFlags": dict(self.safety_flags),
             "csat": {
                 "ratings": sum(self.csat.values()),
                 "byRating": dict(self.csat),

@@ -15,6 +15,8 @@ Rules, each with a stable name used in replies, events and counters (and its set
                     (whole words, case-insensitive)
   low_confidence    the answer's confidence is below ESCALATION_CONFIDENCE_THRESHOLD
   technical_error   no responder could answer
+  safety            the model's reply leaked the system prompt or its canary and was
+                    replaced by a safe answer (services/guard/output.py)
 
 Separately, `priority` puts a conversation whose message has an ESCALATION_PRIORITY_KEYWORDS
 word ahead in the agents' queue.
@@ -126,6 +128,8 @@ class EscalationPolicy:
         if reply is None:
             return [Reason("technical_error", "no responder could answer")]
         reasons = []
+        if reply.flag == "safety":
+            reasons.append(Reason("safety", "the reply was withheld by the output check"))
         if reply.confidence < self.threshold:
             reasons.append(
                 Reason("low_confidence", f"confidence {reply.confidence:.2f} < {self.threshold:g}")

@@ -58,6 +58,8 @@ class Reply:
     needs_human: bool = False
     human_reason: str | None = None
     usage: Usage | None = None
+    #: set by the chain's output check: `safety` when the model's text was withheld
+    flag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,15 @@ Rules, for each message:
 - Streaming: a provider that fails before its first chunk is replaced unseen; one that
   fails mid-stream is followed by `Reset(provider, reason)` and the fallback's stream.
 
+Two guards, consulted here and nowhere else (services/guard/):
+
+- Token budgets (`TokenBudget`): before the walk, once per message; when the session's or
+  the day's budget is spent every remote provider is skipped (reason `token budget spent`)
+  and only an in-process responder may answer. Each remote reply's usage is charged.
+- The output check (`OutputGuard`): a reply that leaks the system prompt or its canary
+  becomes `SAFE_ANSWER` with `flag="safety"`; while streaming, text is held back until it
+  is clear of a leak.
+
 Every attempt, retry, failure, skip and switch is counted (see `status()`) and logged
 with its reason; message text never is.
 """
@@ -35,6 +44,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from services.guard.budget import TokenBudget, estimate
+from services.guard.output import SAFE_ANSWER, SAFETY, OutputGuard, StreamScreen
+from services.metrics import Metrics
 from services.responders.base import Delta, Prompt, Reply, Reset, Responder, ResponderError
 from services.responders.breaker import CLOSED, CircuitBreaker
 
@@ -156,13 +168,20 @@ class ResponderChain(Responder):
         policy: Policy | None = None,
         *,
         unconfigured: Mapping[str, str | None] | None = None,
+        budget: TokenBudget | None = None,
+        guard: OutputGuard | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """`unconfigured`: providers left out for want of settings (name -> model), shown
-        in `status()` so the page can say so."""
+        in `status()` so the page can say so. `budget`, `guard`: see the module docstring;
+        `metrics` counts what they stop."""
         if not responders:
             raise ValueError("a chain needs at least one responder")
         self.policy = policy or Policy()
         self.unconfigured = dict(unconfigured or {})
+        self.budget = budget
+        self.guard = guard
+        self.metrics = metrics or Metrics()
         self.links = [
             Link(
                 r,
@@ -221,7 +240,11 @@ class ResponderChain(Responder):
         deadline = loop.time() + self.policy.deadline
         failures: list[tuple[str, str]] = []
         left: tuple[Link, str] | None = None  # the responder we moved on from, and why
+        spent = await self._budget_spent(prompt)
         for index, link in enumerate(self.links):
+            if spent and not link.responder.in_process:
+                left = self._skip(link, f"token budget spent ({spent})", failures, left)
+                continue
             if self._remaining(link, deadline) <= 0:
                 left = self._skip(link, "deadline passed", failures, left)
                 continue
@@ -251,6 +274,7 @@ class ResponderChain(Responder):
                 started = time.perf_counter()
                 streamed = settled = False
                 error: ResponderError | None = None
+                screen = StreamScreen(self.guard) if self.guard else None
                 try:
                     async with aclosing(
                         self._attempt(link.responder, prompt, timeout, streaming)
@@ -259,8 +283,15 @@ class ResponderChain(Responder):
                             if isinstance(event, Reply):
                                 settled = True
                                 self._succeeded(link, event, started, attempt)
+                                event = await self._settle(link, prompt, event)
+                                if screen and event.flag is None and (rest := screen.rest()):
+                                    yield Delta(rest)
                                 yield event
                                 return
+                            if screen and isinstance(event, Delta):
+                                if not (shown := screen.feed(event.text)):
+                                    continue
+                                event = Delta(shown)
                             streamed = True
                             yield event
                     raise ResponderError(link.name, "stream ended without a reply", retryable=False)
@@ -291,6 +322,28 @@ class ResponderChain(Responder):
             left = (link, error.reason)
         log.error("all responders failed", extra={"reasons": dict(failures)})
         raise AllRespondersFailed(failures)
+
+    async def _budget_spent(self, prompt: Prompt) -> str | None:
+        """The token budget that is spent (`session`, `daily`), counted; or None."""
+        if self.budget is None or all(link.responder.in_process for link in self.links):
+            return None
+        spent = await self.budget.spent(prompt.session_id)
+        if spent:
+            self.metrics.budget_skips[spent] += 1
+        return spent
+
+    async def _settle(self, link: Link, prompt: Prompt, reply: Reply) -> Reply:
+        """Charge a remote reply to the budgets; withhold one that leaks the system prompt."""
+        if link.responder.in_process:
+            return reply
+        if self.budget is not None:
+            await self.budget.charge(prompt.session_id, reply.usage or estimate(prompt, reply.text))
+        leak = self.guard.leak(reply.text) if self.guard else None
+        if leak is None:
+            return reply
+        self.metrics.safety_flags[leak] += 1
+        log.warning("reply withheld: it leaks the %s", leak, extra={"provider": link.name})
+        return Reply(SAFE_ANSWER, 1.0, reply.provider, usage=reply.usage, flag=SAFETY)
 
     def _remaining(self, link: Link, deadline: float) -> float:
         remaining = deadline - asyncio.get_running_loop().time()

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import logging
 
+from redis.asyncio import Redis
+
 from services.config import Settings
+from services.guard.budget import TokenBudget
+from services.guard.output import OutputGuard, canary
+from services.metrics import Metrics
 from services.responders.base import Responder
 from services.responders.chain import Policy, ResponderChain
+from services.responders.prompting import system_prompt
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +28,17 @@ def policy_from(settings: Settings) -> Policy:
     )
 
 
-def build_responders(settings: Settings, local: Responder) -> ResponderChain:
+def build_responders(
+    settings: Settings,
+    local: Responder,
+    *,
+    redis: Redis | None = None,
+    metrics: Metrics | None = None,
+) -> ResponderChain:
     """OpenAI only, Gemini only, both, or none: providers without settings are left out,
     the rest keep AI_PROVIDER_ORDER's order. The embedded responder, when listed, goes last
     (it always answers, so nothing after it would ever be asked); with no provider
-    configured it serves alone."""
+    configured it serves alone. With `redis` the token budgets apply (services/guard/)."""
     order = settings.ai_provider_order
     responders: list[Responder] = []
     for name in order:
@@ -59,4 +71,21 @@ def build_responders(settings: Settings, local: Responder) -> ResponderChain:
         "responder chain",
         extra={"order": [r.name for r in responders], "unconfigured": list(unconfigured)},
     )
-    return ResponderChain(responders, policy_from(settings), unconfigured=unconfigured)
+    budget = (
+        TokenBudget(
+            redis,
+            settings.redis_key_prefix,
+            session_budget=settings.session_token_budget,
+            daily_budget=settings.daily_token_budget,
+        )
+        if redis is not None
+        else None
+    )
+    return ResponderChain(
+        responders,
+        policy_from(settings),
+        unconfigured=unconfigured,
+        budget=budget,
+        guard=OutputGuard(system_prompt(settings), canary()),
+        metrics=metrics,
+    )

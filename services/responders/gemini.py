@@ -24,6 +24,7 @@ from services.responders.chain import TIMEOUT, parse_retry_after
 from services.responders.prompting import (
     REPLY_SCHEMA,
     AnswerStream,
+    history_text,
     parse_reply,
     system_prompt,
     user_turn,
@@ -144,6 +145,7 @@ class GeminiResponder(Responder):
             system_instruction=system_prompt(settings),
             response_mime_type="application/json",
             response_json_schema=REPLY_SCHEMA,
+            max_output_tokens=settings.llm_max_output_tokens,
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
 
@@ -151,7 +153,7 @@ class GeminiResponder(Responder):
         contents = [
             types.Content(
                 role="model" if turn.role == "assistant" else "user",
-                parts=[types.Part(text=turn.content)],
+                parts=[types.Part(text=history_text(turn))],
             )
             for turn in prompt.history
         ]

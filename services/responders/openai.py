@@ -122,6 +122,7 @@ class OpenAIResponder(Responder):
             "model": self.model,
             "messages": openai_messages(prompt, self.settings),
             "response_format": RESPONSE_FORMAT,
+            "max_tokens": self.settings.llm_max_output_tokens,
         }
 
     async def respond(self, prompt: Prompt) -> Reply:

@@ -80,8 +80,11 @@ async def test_all_providers_down_is_a_technical_error_escalation_not_a_500(
 async def test_sockets_receive_chunks_then_the_final_message(
     server_factory, openai_fake, gemini_fake
 ):
-    openai_fake.fake.set(
-        mode="cut", cut_after=4, chunk_size=5, answer="OpenAI starts but never finishes"
+    openai_fake.fake.set(  # past the output check's hold-back (60 characters), so it shows
+        mode="cut",
+        cut_after=20,
+        chunk_size=5,
+        answer="OpenAI starts but never finishes: " + "and goes on talking " * 8,
     )
     gemini_fake.fake.set(answer="Gemini answers in full.", chunk_size=4)
     srv = await server_factory(

@@ -92,8 +92,11 @@ async def test_a_stream_failing_midway_is_reset_and_replaced_by_the_fallback(
     llm_settings, openai_fake, gemini_fake, local, primary, fault
 ):
     first, second = fakes(primary, openai_fake, gemini_fake)
-    first.fake.set(
-        mode=fault, cut_after=4, chunk_size=6, answer="The primary was saying something long"
+    first.fake.set(  # past the output check's hold-back (60 characters), so it shows
+        mode=fault,
+        cut_after=20,
+        chunk_size=6,
+        answer="The primary was saying something long " + "and longer " * 12,
     )
     second.fake.set(answer="The fallback's whole answer.")
     chain = build_responders(

@@ -77,7 +77,9 @@ def test_openai_messages_carry_system_history_and_the_grounded_turn():
     assert (
         '<entry id="returns" title="Returns" url="https://x.example/r">' in messages[-1]["content"]
     )
-    assert messages[-1]["content"].endswith("Customer: Can I return it?")
+    assert messages[-1]["content"].endswith(
+        "<customer_message>\nCan I return it?\n</customer_message>"
+    )
 
 
 # -- parsing ------------------------------------------------------------------------------

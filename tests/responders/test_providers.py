@@ -73,7 +73,7 @@ async def test_openai_request_is_grounded_and_asks_for_structured_output(respond
     user = body["messages"][-1]["content"]
     assert '<entry id="shipping_time" title="Shipping times"' in user
     assert "Standard shipping takes 3-5 business days." in user and user.endswith(
-        "Customer: And to Canada?"
+        "<customer_message>\nAnd to Canada?\n</customer_message>"
     )
 
 

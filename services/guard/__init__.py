@@ -1,0 +1,1 @@
+"""Guards for a public deployment: limits, budgets, privacy, output safety."""
