@@ -12,7 +12,7 @@ DEV_LOCK := requirements-dev.lock
 DATA   ?= ../shared/data/clinc150/train_val.json
 ENGINE ?= classical
 
-.PHONY: run test lint lock install bench kb-eval kb-import agent-add key clean
+.PHONY: run test lint lock install bench kb-eval kb-import agent-add key rotate-key clean
 
 run: $(STAMP) $(VENDOR)
 	$(PY) -m app
@@ -92,6 +92,10 @@ agent-add: $(STAMP)
 
 key: $(STAMP)
 	@$(PY) -m services.crypto
+
+# SESSION_ENCRYPTION_KEY=<new>,<old> make rotate-key   (online; resumable; see README)
+rotate-key: $(STAMP)
+	@$(PY) -m services.rotate
 
 clean:
 	rm -rf $(VENV) node_modules public/vendor .pytest_cache

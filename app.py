@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.pii_phone_region)
     container = Container(settings)
     spec = api_spec(settings.max_message_length)
     sio = create_socket_server(container, spec)

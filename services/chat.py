@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from services.conversations import ConversationService
+from services.guard.redact import redact_prompt
 from services.handoff import Handoff
 from services.routing import TeamRules
 from services.errors import InvalidMessage
@@ -105,6 +106,7 @@ class ChatService:
         conversations: ConversationService | None = None,
         handoff: Handoff | None = None,
         teams: TeamRules | None = None,
+        redact_region: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.responder = responder
@@ -117,6 +119,7 @@ class ChatService:
         self.notifier: Notifier = notifier or SilentNotifier()
         self.handoff = handoff
         self.teams = teams
+        self.redact_region = redact_region  # REDACT_PII_FOR_LLM: None is off
         self.conversations = conversations or ConversationService(
             sessions=sessions,
             notifier=self.notifier,
@@ -302,6 +305,8 @@ class ChatService:
                 for h in match.hits
             )
         prompt = Prompt(message=text, history=history, context=context, session_id=session_id)
+        if self.redact_region is not None:
+            prompt = redact_prompt(prompt, self.redact_region)
         await self.notifier.typing(session_id, True)
         try:
             reply = None

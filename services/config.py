@@ -212,6 +212,18 @@ class Settings(BaseSettings):
         description="actions the bot must never promise to take itself",
     )
 
+    # --- privacy (services/guard/redact.py, services/privacy.py, services/rotate.py) -------
+    redact_pii_for_llm: bool = Field(
+        default=True, description="placeholders instead of e-mails, phones, cards, IBANs to models"
+    )
+    pii_phone_region: str = Field(
+        default="US", pattern=r"^[A-Za-z]{2}$", description="region of numbers without +code"
+    )
+    transcript_retention_days: float | None = Field(
+        default=None, gt=0, description="resolved conversations and tickets; unset keeps them"
+    )
+    retention_interval: float = Field(default=3600.0, gt=0, description="seconds between sweeps")
+
     @field_validator(
         "cors_origins",
         "escalation_keywords",
@@ -300,6 +312,7 @@ class Settings(BaseSettings):
         "smtp_user",
         "smtp_password",
         "oncall_email",
+        "transcript_retention_days",
         mode="before",
     )
     @classmethod

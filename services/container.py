@@ -28,6 +28,7 @@ from services.knowledge.service import KnowledgeService
 from services.metrics import Metrics
 from services.notifier import Notifier
 from services.notify import Notifications
+from services.privacy import PrivacyService, UserIndex
 from services.responders.chain import ResponderChain
 from services.responders.factory import build_responders
 from services.responders.local import LocalResponder
@@ -96,6 +97,7 @@ class Container:
         self.events = Events()  # sinks (webhooks, e-mail) are added as they start
         self.responder: ResponderChain | None = None
         self.notify: Notifications | None = None  # webhooks and on-call e-mail
+        self.privacy: PrivacyService | None = None  # erasure, export, retention
 
     async def start(self, notifier: Notifier | None = None) -> None:
         s = self.settings
@@ -142,7 +144,19 @@ class Container:
         self.responder = build_responders(
             s, LocalResponder(self.knowledge), redis=self.store.redis, metrics=self.metrics
         )
-        sessions = SessionManager(self.store, sealer, ttl_ms=s.session_timeout)
+        users = UserIndex(self.store.redis, s.redis_key_prefix, sealer.derive_all("user-index"))
+        sessions = SessionManager(
+            self.store, sealer, ttl_ms=s.session_timeout, index_user=users.add
+        )
+        self.privacy = PrivacyService(
+            self.store.redis,
+            s.redis_key_prefix,
+            sessions=sessions,
+            users=users,
+            retention_days=s.transcript_retention_days,
+            interval=s.retention_interval,
+        )
+        self.privacy.start()
         self.router = Router(
             self.store.redis,
             s.redis_key_prefix,
@@ -214,6 +228,7 @@ class Container:
             grounding=self.knowledge if self.responder.needs_grounding else None,
             grounding_k=s.retrieval_top_k,
             notifier=notifier,
+            redact_region=s.pii_phone_region if s.redact_pii_for_llm else None,
         )
         log.info(
             "started",
@@ -225,6 +240,8 @@ class Container:
         )
 
     async def aclose(self) -> None:
+        if self.privacy is not None:
+            await self.privacy.aclose()
         if self.notify is not None:
             await self.notify.aclose()
         if self.handoff is not None:

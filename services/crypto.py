@@ -65,17 +65,31 @@ class Sealer:
         self._seal_id = hashlib.sha256(keys[0]).digest()[:4]
         self._seal_aead = self._by_id[self._seal_id]
         self._seal_key = keys[0]
+        self._keys = list(keys)
 
     @classmethod
     def from_setting(cls, value: str) -> Sealer:
         return cls([parse_key(part) for part in value.split(",") if part.strip()])
 
-    def derive(self, purpose: str) -> bytes:
+    def derive(self, purpose: str, key: bytes | None = None) -> bytes:
         """A 32-byte key for another purpose (e.g. signing agent tokens), from the sealing key."""
         hkdf = HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=f"supportbot:{purpose}".encode()
         )
-        return hkdf.derive(self._seal_key)
+        return hkdf.derive(key or self._seal_key)
+
+    def derive_all(self, purpose: str) -> list[bytes]:
+        """`derive` under every configured key, the newest first (for look-ups that must
+        still find what was keyed before a rotation)."""
+        return [self.derive(purpose, key) for key in self._keys]
+
+    @staticmethod
+    def looks_sealed(value: bytes) -> bool:
+        return len(value) >= 1 + 4 + 12 + 16 and value[:1] == VERSION
+
+    def is_current(self, sealed: bytes) -> bool:
+        """Sealed with the newest key (nothing for a key rotation to do)."""
+        return self.looks_sealed(sealed) and sealed[1:5] == self._seal_id
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         nonce = os.urandom(12)

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 
+from services.guard.redact import RedactingFilter
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 session_id_var: ContextVar[str | None] = ContextVar("session_id", default=None)
 
@@ -31,8 +33,10 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 payload[key] = value
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:  # redacted by RedactingFilter when it ran
+            payload["exc"] = record.exc_text
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
@@ -56,7 +60,7 @@ def short_id(session_id: str) -> str:
     return session_id[:8] + "…" if len(session_id) > 8 else session_id
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", pii_region: str = "US") -> None:
     if not getattr(logging.getLogRecordFactory(), "stamps_context", False):
         logging.setLogRecordFactory(_with_context(logging.getLogRecordFactory()))
     root = logging.getLogger()
@@ -64,6 +68,7 @@ def configure_logging(level: str = "INFO") -> None:
         root.removeHandler(old)
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactingFilter(pii_region))  # no personal data in any field, ever
     root.addHandler(handler)
     root.setLevel(level)
     for noisy in ("uvicorn.access", "httpx", "httpcore", "engineio.server", "socketio.server"):

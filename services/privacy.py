@@ -1,0 +1,304 @@
+"""Erasure, export and retention of a customer's conversations.
+
+Keys (under the prefix P) this service removes, besides those listed in services.store,
+services.tickets and services.routing:
+
+    P user:<hmac(userId)>   set    the user's session ids; the member is a keyed hash
+                                   (HMAC-SHA256 under a key derived from the sealing key),
+                                   so the index names nobody
+    P retention:lock        string held by the instance running a retention sweep
+    P limits:…<sessionId>…  the rate limiter's per-session counters (services/guard/limits.py)
+
+Erasing a session deletes its hash (data, escalation, ratings, contact and ticket
+fields), transcript, notice and declined keys, its entries in the active set and the
+queue, every ticket made from it, and its id in the user index. Counters and aggregates
+(metrics, the daily token count) stay; contents go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from services.errors import SessionNotFound
+from services.sessions import SessionManager, iso
+from services.store import guarded, now_ms
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ROLES = ("note",)
+DAY_MS = 86_400_000
+BATCH = 200
+
+# KEYS: lock; ARGV: token. Release only a lock we still hold.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class UserIndex:
+    """Which sessions belong to a user, keyed by a keyed hash of the user id."""
+
+    def __init__(self, redis: Redis, prefix: str, keys: Sequence[bytes]) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.keys = list(keys)  # the first hashes new entries; all are looked up
+
+    def key(self, user_id: str, hash_key: bytes | None = None) -> str:
+        digest = hmac.new(hash_key or self.keys[0], user_id.encode(), hashlib.sha256)
+        return f"{self.prefix}user:{digest.hexdigest()}"
+
+    def all_keys(self, user_id: str) -> list[str]:
+        return list(dict.fromkeys(self.key(user_id, k) for k in self.keys))
+
+    @guarded
+    async def add(self, user_id: str, session_id: str) -> None:
+        await self.redis.sadd(self.key(user_id), session_id)
+
+    @guarded
+    async def sessions(self, user_id: str) -> set[str]:
+        found: set[str] = set()
+        for key in self.all_keys(user_id):
+            found |= {_text(m) for m in await self.redis.smembers(key)}
+        return found
+
+
+class PrivacyService:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        *,
+        sessions: SessionManager,
+        users: UserIndex,
+        retention_days: float | None = None,
+        interval: float = 3600.0,
+    ) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.sessions = sessions
+        self.users = users
+        self.retention_ms = None if retention_days is None else int(retention_days * DAY_MS)
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    # -- erasure ---------------------------------------------------------------------
+    async def erase_session(self, session_id: str, *, tickets: bool = True) -> None:
+        """Remove everything of one session (and its tickets, unless told not to);
+        SessionNotFound if there is none."""
+        fields = await self.sessions.store.get(session_id)
+        if not fields:
+            raise SessionNotFound(session_id)
+        user_id = None
+        if "data" in fields:
+            data = self.sessions.open_field(session_id, "data", fields["data"])
+            user_id = data.get("userId") if isinstance(data, dict) else None
+        await self._erase(session_id, fields, user_id, tickets=tickets)
+        log.info("session erased", extra={"session": session_id[:8]})
+
+    async def erase_user(self, user_id: str) -> int:
+        """Remove every session (and ticket) of a user; how many sessions were found."""
+        ids = await self.users.sessions(user_id)
+        for session_id in ids:
+            fields = await self.sessions.store.get(session_id) or {}
+            await self._erase(session_id, fields, user_id)
+        await self._delete(*self.users.all_keys(user_id))
+        await self._erase_tickets(user_id=user_id)  # tickets whose session expired before
+        log.info("user erased", extra={"sessions": len(ids)})
+        return len(ids)
+
+    async def _erase(
+        self,
+        session_id: str,
+        fields: dict[str, bytes],
+        user_id: str | None,
+        *,
+        tickets: bool = True,
+    ) -> None:
+        ticket_ids = set()
+        for name, value in fields.items():
+            if name.startswith("ticket:"):
+                tid = self.sessions.open_field(session_id, name, value)
+                if isinstance(tid, str):
+                    ticket_ids.add(tid)
+        base = f"{self.prefix}session:{session_id}"
+        await self._delete(base, f"{base}:messages", f"{base}:notice", f"{base}:declined")
+        await self._zrem(session_id)
+        if user_id is not None:
+            for key in self.users.all_keys(user_id):
+                await self.redis.srem(key, session_id)
+        if tickets:
+            await self._erase_tickets(session_id=session_id, known=frozenset(ticket_ids))
+        await self._erase_counters(session_id)
+
+    @guarded
+    async def _erase_counters(self, session_id: str) -> None:
+        """The rate limiter's per-session window counters name the session id (a credential):
+        a SCAN (erasure is rare) finds them; they would expire within their window anyway."""
+        pattern = f"{self.prefix}limits:*{_glob(session_id)}*"
+        doomed = [key async for key in self.redis.scan_iter(match=pattern, count=1000)]
+        if doomed:
+            await self.redis.delete(*doomed)
+
+    @guarded
+    async def _delete(self, *keys: str) -> None:
+        await self.redis.delete(*keys)
+
+    @guarded
+    async def _zrem(self, session_id: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(f"{self.prefix}sessions:active", session_id)
+            pipe.zrem(f"{self.prefix}queue", session_id)
+            await pipe.execute()
+
+    @guarded
+    async def _erase_tickets(
+        self,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        known: frozenset[str] = frozenset(),
+    ) -> None:
+        """Delete the given tickets and every ticket of that session or user (a scan of the
+        ticket index: tickets outlive their sessions)."""
+        doomed = set(known)
+        index = f"{self.prefix}tickets"
+        ids = [_text(i) for i in await self.redis.zrange(index, 0, -1)]
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for tid in chunk:
+                    pipe.hmget(f"{self.prefix}ticket:{tid}", ["sessionId", "data"])
+                rows = await pipe.execute()
+            for tid, (sid, sealed) in zip(chunk, rows, strict=True):
+                if session_id is not None and sid is not None and _text(sid) == session_id:
+                    doomed.add(tid)
+                elif user_id is not None and sealed is not None:
+                    data = self.sessions.open_field(tid, "ticket", sealed)
+                    if isinstance(data, dict) and data.get("userId") == user_id:
+                        doomed.add(tid)
+        for tid in doomed:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(f"{self.prefix}ticket:{tid}")
+                pipe.zrem(index, tid)
+                await pipe.execute()
+
+    # -- export ----------------------------------------------------------------------
+    async def export(self, session_id: str) -> dict[str, Any]:
+        """The customer's own copy: the session's data and transcript, without notes."""
+        session = await self.sessions.get(session_id)
+        transcript = await self.sessions.transcript(session_id)
+        return {
+            "sessionId": session.id,
+            "userId": session.user_id,
+            "createdAt": iso(session.created_at),
+            "exportedAt": iso(now_ms()),
+            "status": session.status,
+            "messages": [
+                {
+                    "role": str(e.get("role", "")),
+                    "content": str(e.get("content", "")),
+                    "timestamp": str(e.get("timestamp", "")),
+                }
+                for e in transcript
+                if e.get("role") not in INTERNAL_ROLES
+            ],
+        }
+
+    @staticmethod
+    def as_text(export: dict[str, Any]) -> str:
+        lines = [
+            f"Conversation {export['sessionId']} (user {export['userId']})",
+            f"Started {export['createdAt']}, exported {export['exportedAt']}",
+            "",
+        ]
+        lines += [f"[{m['timestamp']}] {m['role']}: {m['content']}" for m in export["messages"]]
+        return "\n".join(lines) + "\n"
+
+    # -- retention -------------------------------------------------------------------
+    async def sweep(self, now: int | None = None) -> dict[str, int]:
+        """One retention pass: resolved conversations whose last activity, and closed tickets
+        whose creation, is older than TRANSCRIPT_RETENTION_DAYS are erased (a ticket still
+        open stays, even when its conversation goes). Runs on one instance at a time
+        (a Redis lock); every deletion is per item and idempotent besides."""
+        if self.retention_ms is None:
+            return {"sessions": 0, "tickets": 0}
+        now = now_ms() if now is None else now
+        cutoff = now - self.retention_ms
+        lock, token = f"{self.prefix}retention:lock", secrets.token_hex(8)
+        if not await self.redis.set(lock, token, nx=True, px=10 * 60_000):
+            return {"sessions": 0, "tickets": 0}
+        try:
+            sessions = await self._sweep_sessions(cutoff)
+            tickets = await self._sweep_tickets(cutoff)
+        finally:
+            await self.redis.eval(RELEASE, 1, lock, token)
+        if sessions or tickets:
+            log.info("retention sweep", extra={"sessions": sessions, "tickets": tickets})
+        return {"sessions": sessions, "tickets": tickets}
+
+    async def _sweep_sessions(self, cutoff: int) -> int:
+        count = 0
+        pattern = f"{self.prefix}session:*"
+        async for raw in self.redis.scan_iter(match=pattern, count=BATCH, _type="HASH"):
+            key = _text(raw)
+            session_id = key[len(self.prefix) + len("session:") :]
+            if ":" in session_id:
+                continue
+            status, last = await self.redis.hmget(key, ["status", "lastActivity"])
+            if status == b"resolved" and last is not None and int(last) < cutoff:
+                with contextlib.suppress(SessionNotFound):
+                    await self.erase_session(session_id, tickets=False)  # they have their own rule
+                    count += 1
+        return count
+
+    async def _sweep_tickets(self, cutoff: int) -> int:
+        index = f"{self.prefix}tickets"
+        old = [_text(i) for i in await self.redis.zrangebyscore(index, "-inf", cutoff)]
+        count = 0
+        for tid in old:
+            key = f"{self.prefix}ticket:{tid}"
+            if await self.redis.hget(key, "status") == b"closed":
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.delete(key)
+                    pipe.zrem(index, tid)
+                    await pipe.execute()
+                count += 1
+        return count
+
+    def start(self) -> None:
+        if self.retention_ms is not None and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="retention")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("retention sweep failed; retrying at the next interval")
+            await asyncio.sleep(self.interval)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _glob(text: str) -> str:
+    """`text` as a literal inside a SCAN MATCH pattern."""
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
