@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from handlers import problems
+from handlers.limits import RequestLimit
 from handlers.middleware import BodyLimit, RequestContext, split_traffic
 from services.config import Settings, load_settings
 from services.container import Container
@@ -78,7 +79,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     )
     return RequestContext(
         socketio.ASGIApp(
-            sio, other_asgi_app=BodyLimit(split_traffic(api, static, json.dumps(spec).encode()))
+            sio,
+            other_asgi_app=RequestLimit(
+                BodyLimit(split_traffic(api, static, json.dumps(spec).encode())), container
+            ),
         )
     )
 
@@ -94,6 +98,9 @@ def main() -> None:
         port=settings.port,
         timeout_graceful_shutdown=5,
         access_log=False,
+        # X-Forwarded-For is believed only from TRUSTED_PROXIES (services/guard/limits.py);
+        # uvicorn's own proxy handling would believe any local peer's header.
+        proxy_headers=False,
     )
 
 

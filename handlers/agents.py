@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from connexion import request
-
 from handlers import container, ok
 from handlers.auth import current_agent, current_token
+from handlers.limits import request_address
 from services.sessions import iso
 
 
@@ -31,8 +30,9 @@ async def _agent_view(agent: Any) -> dict[str, Any]:
 
 
 async def login(body: dict[str, Any]):
-    ip = request.client.host if request.client else "unknown"
-    token, expires_at, agent = await _agents().login(body["email"], body["password"], ip)
+    token, expires_at, agent = await _agents().login(
+        body["email"], body["password"], request_address()
+    )
     return ok({"token": token, "expiresAt": iso(expires_at), "agent": agent.public()})
 
 

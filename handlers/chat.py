@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from handlers import container, ok
+from handlers.limits import request_address
 from services.chat import source_dict
 from services.sessions import iso
 
 
 async def create_session(body: dict[str, Any]):
+    await container().limits.hit("sessions", request_address())
     session = await container().chat.start_session(
         user_id=body["userId"], metadata=body.get("metadata")
     )
@@ -26,6 +28,7 @@ async def create_session(body: dict[str, Any]):
 
 
 async def send_message(body: dict[str, Any]):
+    await container().limits.hit("messages", body["sessionId"])
     chat = container().chat
     result = await chat.send(
         session_id=body["sessionId"], user_id=body.get("userId"), message=body["message"]

@@ -7,11 +7,13 @@ variable (see `load_settings`).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import parse as parse_rate_limit
 from pydantic import (
     AliasChoices,
     Field,
@@ -176,6 +178,40 @@ class Settings(BaseSettings):
         default_factory=lambda: ["5s", "30s", "2m"], description="delay before each retry"
     )
     oncall_email: str | None = None
+
+    # --- rate limits (services/guard/limits.py; `limits` notation, moving window) ------
+    rate_limit_sessions: str = Field(default="10/hour", description="new sessions per address")
+    rate_limit_messages: str = Field(default="20/minute", description="messages per session")
+    rate_limit_requests: str = Field(default="600/minute", description="REST requests per address")
+    rate_limit_socket_events: str = Field(default="120/minute", description="per connection")
+    rate_limit_sockets: int = Field(default=20, ge=1, description="open sockets per address")
+    rate_limit_agents: str = Field(
+        default="3000/minute", description="per agent token or admin key (REST and socket)"
+    )
+    trusted_proxies: CommaList = Field(
+        default_factory=list, description="IPs/CIDRs whose X-Forwarded-For is believed"
+    )
+
+    @field_validator(
+        "rate_limit_sessions",
+        "rate_limit_messages",
+        "rate_limit_requests",
+        "rate_limit_socket_events",
+        "rate_limit_agents",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_rate_limit(value)  # a ValueError names the bad notation
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        items = _split_commas(value)
+        if isinstance(items, list):
+            for item in items:
+                ipaddress.ip_network(str(item), strict=False)
+        return items
 
     # --- AI providers ------------------------------------------------------------
     ai_provider_order: CommaList = Field(default_factory=lambda: ["openai", "gemini", "local"])

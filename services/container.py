@@ -19,6 +19,7 @@ from services.conversations import ConversationService
 from services.crypto import EncryptionKeyError, load_sealer
 from services.escalation import EscalationPolicy
 from services.events import Events
+from services.guard.limits import RateLimits
 from services.handoff import Handoff
 from services.routing import Router, TeamRules
 from services.hours import BusinessHours, BusinessHoursError
@@ -97,6 +98,7 @@ class Container:
         self.events = Events()  # sinks (webhooks, e-mail) are added as they start
         self.responder: ResponderChain | None = None
         self.notify: Notifications | None = None  # webhooks and on-call e-mail
+        self.limits: RateLimits | None = None  # rate limits (services/guard/limits.py)
         self.privacy: PrivacyService | None = None  # erasure, export, retention
 
     async def start(self, notifier: Notifier | None = None) -> None:
@@ -116,6 +118,7 @@ class Container:
             if self.redis
             else SessionStore(in_process_redis(), s.redis_key_prefix, backend="memory")
         )
+        self.limits = RateLimits.from_settings(s, self.redis, self.store.redis)
         secret = s.agent_token_secret
         self.agents = AgentService(
             self.store.redis,

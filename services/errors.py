@@ -91,6 +91,24 @@ class TooManyAttempts(DomainError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class RateLimited(DomainError):
+    """A rate limit's window is full (services/guard/limits.py); `retry_after` seconds."""
+
+    status, code, title = 429, "RATE_LIMITED", "Too many requests"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(detail or f"too many requests; try again in {self.retry_after} s")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        return {"retryAfter": self.retry_after}
+
+
 class AgentNotFound(DomainError):
     status, code, title = 404, "AGENT_NOT_FOUND", "Agent not found"
 

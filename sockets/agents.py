@@ -38,6 +38,7 @@ class Live:
 
 class AgentNamespace(EventNamespace):
     prefix = "agent:"
+    event_limit = "agents"
 
     def __init__(self, container: Any, schemas: EventSchemas) -> None:
         super().__init__(AGENTS_NAMESPACE, container, schemas)

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 class EventNamespace(socketio.AsyncNamespace):
     prefix = ""  # schema names of this namespace's events start with it (see validation.py)
+    event_limit = "socket_events"  # the rate limit of its events (services/guard/limits.py)
 
     def __init__(self, namespace: str, container: Any, schemas: EventSchemas) -> None:
         super().__init__(namespace)
@@ -27,8 +28,10 @@ class EventNamespace(socketio.AsyncNamespace):
     def check(self, event: str, data: Any) -> dict[str, Any]:
         return self.schemas.check(self.prefix + event, data)
 
-    async def fail(self, sid: str, code: str, message: str) -> None:
-        await self.emit("error", {"message": message, "code": code}, to=sid)
+    async def fail(
+        self, sid: str, code: str, message: str, extensions: dict[str, Any] | None = None
+    ) -> None:
+        await self.emit("error", {"message": message, "code": code, **(extensions or {})}, to=sid)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         """Every event runs here: unknown events and failures become `error` events."""
@@ -37,6 +40,11 @@ class EventNamespace(socketio.AsyncNamespace):
         if event in ("connect", "disconnect"):
             return await super().trigger_event(event, *args)
         sid = args[0]
+        try:  # every event of a connection counts, unknown ones too
+            await self.container.limits.hit(self.event_limit, self.namespace + sid)
+        except DomainError as exc:
+            await self.fail(sid, exc.code, exc.detail, exc.extensions)
+            return None
         handler = getattr(self, "on_" + event.replace("-", "_"), None)
         if handler is None:
             await self.fail(sid, "UNKNOWN_EVENT", f"unknown event {event[:64]!r}")
@@ -45,7 +53,7 @@ class EventNamespace(socketio.AsyncNamespace):
             return await handler(sid, args[1] if len(args) > 1 else None)
         except DomainError as exc:
             log.info("socket event refused", extra={"event": event, "code": exc.code})
-            await self.fail(sid, exc.code, exc.detail)
+            await self.fail(sid, exc.code, exc.detail, exc.extensions)
         except Exception:
             log.exception("socket event failed", extra={"event": event})
             await self.fail(sid, "INTERNAL_ERROR", "Something went wrong; please try again.")

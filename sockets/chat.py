@@ -14,8 +14,9 @@ from typing import Any
 
 import socketio
 
+from handlers.limits import scope_address
 from services.chat import ChatService
-from services.errors import DomainError
+from services.errors import DomainError, RateLimited
 from services.sessions import iso
 from sockets.agents import AgentNamespace
 from sockets.base import EventNamespace
@@ -30,15 +31,27 @@ class ChatNamespace(EventNamespace):
 
     def __init__(self, container: Any, schemas: EventSchemas) -> None:
         super().__init__("/", container, schemas)
+        self.addresses: dict[str, str] = {}  # client address of each socket (rate limits)
 
     @property
     def chat(self) -> ChatService:
         return self.container.chat  # type: ignore[no-any-return]
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
+        address = scope_address(environ.get("asgi.scope") or {}, self.container.limits)
+        try:
+            await self.container.limits.open_socket(address)
+        except RateLimited as exc:
+            raise ConnectionRefusedError(
+                {"code": exc.code, "message": exc.detail, **exc.extensions}
+            ) from None
+        self.addresses[sid] = address
         log.debug("socket connected")
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        address = self.addresses.pop(sid, None)
+        if address is not None:
+            await self.container.limits.close_socket(address)
         log.debug("socket disconnected")
 
     async def on_join_chat(self, sid: str, data: Any) -> None:
@@ -46,6 +59,7 @@ class ChatNamespace(EventNamespace):
         if "sessionId" in data:  # a rejoin: the id is the credential, the session knows its user
             session, transcript = await self.chat.history(data["sessionId"])
         else:
+            await self.container.limits.hit("sessions", self.addresses.get(sid, "unknown"))
             session = await self.chat.start_session(
                 user_id=data["userId"], metadata=data.get("metadata")
             )
@@ -66,6 +80,7 @@ class ChatNamespace(EventNamespace):
 
     async def on_send_message(self, sid: str, data: Any) -> None:
         data = self.check("send-message", data)
+        await self.container.limits.hit("messages", data["sessionId"])
         room = session_room(data["sessionId"])
         joined = room in self.rooms(sid)
         if not joined:

@@ -54,6 +54,18 @@ def unique_prefix(tag: str = "t") -> str:
     return f"test:{tag}:{uuid.uuid4().hex[:12]}:"
 
 
+# Every test talks from 127.0.0.1 and the contract test sends hundreds of requests: the
+# production defaults would refuse them. tests/guard/ sets small limits of its own.
+GENEROUS_LIMITS = {
+    "rate_limit_sessions": "100000/hour",
+    "rate_limit_messages": "100000/minute",
+    "rate_limit_requests": "100000/minute",
+    "rate_limit_socket_events": "100000/minute",
+    "rate_limit_sockets": 10000,
+    "rate_limit_agents": "100000/minute",
+}
+
+
 def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "app_env": "test",
@@ -61,6 +73,7 @@ def make_settings(**overrides: Any) -> Settings:
         "redis_key_prefix": unique_prefix(),
         "session_encryption_key": TEST_KEY,
         "log_level": "INFO",
+        **GENEROUS_LIMITS,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -127,6 +140,7 @@ async def start_server(settings: Settings) -> RunningServer:
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=2,
+        proxy_headers=False,  # as app.server_options: only TRUSTED_PROXIES are believed
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

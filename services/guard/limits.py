@@ -1,0 +1,185 @@
+"""Rate limits, shared by every instance: the `limits` library's moving window on the
+shared Redis (in this process's memory when the service runs without Redis).
+
+Kinds, each a `limits` string from the settings (see the README's "Rate limits"):
+
+- `sessions`: new sessions per client address (REST and join-chat without sessionId);
+- `messages`: messages per session (REST and socket);
+- `requests`: every REST request under /api/ per client address;
+- `socket_events`: events per customer socket connection;
+- `agents`: REST requests per agent token or admin key, and events per agent socket.
+
+Concurrent customer sockets per address are a counter (`RATE_LIMIT_SOCKETS`), not a window.
+
+The client address is the peer, or, only when the peer is one of `TRUSTED_PROXIES`, the
+right-most address in X-Forwarded-For that is not itself a trusted proxy: a header sent by
+anyone else is ignored. `client_address` is the one function every door uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
+
+from services.config import Settings
+from services.errors import RateLimited
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["sessions", "messages", "requests", "socket_events", "agents"]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+SOCKET_COUNT_TTL = 3600  # seconds a crashed instance's socket counts linger at most
+
+_MESSAGES: dict[Kind, str] = {
+    "sessions": "too many new sessions from this address",
+    "messages": "too many messages in this session",
+    "requests": "too many requests from this address",
+    "socket_events": "too many events on this connection",
+    "agents": "too many requests with this sign-in",
+}
+
+
+def parse_networks(items: Iterable[str]) -> list[Network]:
+    """TRUSTED_PROXIES: IPs or CIDRs; a ValueError names a bad entry."""
+    return [ipaddress.ip_network(item.strip(), strict=False) for item in items if item.strip()]
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def _trusted(text: str, trusted: Sequence[Network]) -> bool:
+    ip = _ip(text)
+    return ip is not None and any(ip in net for net in trusted)
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> str:
+    """The client's address: the peer, unless a trusted proxy forwarded the request."""
+    address = peer or "unknown"
+    if not forwarded_for or not trusted or not _trusted(address, trusted):
+        return address
+    for hop in reversed(forwarded_for.split(",")):
+        hop = hop.strip()
+        if _ip(hop) is None:
+            break  # garbage from the client side of the chain: stop at the last good hop
+        address = hop
+        if not _trusted(hop, trusted):
+            break
+    return address
+
+
+def credential_key(secret: str) -> str:
+    """A bucket name for an agent token or admin key that does not reveal it."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:32]
+
+
+class RateLimits:
+    """Check-and-count against the configured windows; raise RateLimited when one is full."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        items: dict[Kind, RateLimitItem],
+        *,
+        counters: Redis,
+        key_prefix: str,
+        max_sockets: int,
+        trusted: Sequence[Network] = (),
+    ) -> None:
+        self.storage = storage
+        self.limiter = MovingWindowRateLimiter(storage)
+        self.items = items
+        self.counters = counters
+        self.key_prefix = key_prefix
+        self.max_sockets = max_sockets
+        self.trusted = list(trusted)
+
+    @classmethod
+    def from_settings(cls, s: Settings, redis: Redis | None, counters: Redis) -> RateLimits:
+        """On the shared Redis when there is one (its connection pool), else in memory."""
+        storage: Storage
+        if redis is not None:
+            storage = RedisStorage(
+                s.redis_dsn,
+                implementation="redispy",
+                key_prefix=f"{s.redis_key_prefix}limits",
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+            )
+        else:
+            storage = MemoryStorage()
+        items: dict[Kind, RateLimitItem] = {
+            "sessions": parse(s.rate_limit_sessions),
+            "messages": parse(s.rate_limit_messages),
+            "requests": parse(s.rate_limit_requests),
+            "socket_events": parse(s.rate_limit_socket_events),
+            "agents": parse(s.rate_limit_agents),
+        }
+        return cls(
+            storage,
+            items,
+            counters=counters,
+            key_prefix=s.redis_key_prefix,
+            max_sockets=s.rate_limit_sockets,
+            trusted=parse_networks(s.trusted_proxies),
+        )
+
+    def address(self, peer: str | None, forwarded_for: str | None) -> str:
+        return client_address(peer, forwarded_for, self.trusted)
+
+    async def hit(self, kind: Kind, key: str) -> None:
+        """Count one; RateLimited (with the seconds until a slot frees) when the window is full."""
+        item = self.items[kind]
+        if not await self.limiter.hit(item, kind, key):
+            raise self._refusal(kind, await self._retry_after(item, kind, key))
+
+    async def check(self, kind: Kind, key: str) -> None:
+        """Refuse when the window is already full, without counting."""
+        item = self.items[kind]
+        if not await self.limiter.test(item, kind, key):
+            raise self._refusal(kind, await self._retry_after(item, kind, key))
+
+    async def _retry_after(self, item: RateLimitItem, kind: str, key: str) -> int:
+        stats = await self.limiter.get_window_stats(item, kind, key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    @staticmethod
+    def _refusal(kind: Kind, retry_after: int) -> RateLimited:
+        log.warning("rate limited", extra={"limit": kind, "retry_after": retry_after})
+        return RateLimited(retry_after, f"{_MESSAGES[kind]}; try again in {retry_after} s")
+
+    # -- concurrent sockets per address ------------------------------------------------
+    def _socket_key(self, address: str) -> str:
+        return f"{self.key_prefix}limits:sockets:{address}"
+
+    async def open_socket(self, address: str) -> None:
+        """Count a new socket of this address, or refuse it when it has too many open."""
+        key = self._socket_key(address)
+        async with self.counters.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, SOCKET_COUNT_TTL)
+            count, _ = await pipe.execute()
+        if int(count) > self.max_sockets:
+            await self.counters.decr(key)
+            log.warning("rate limited", extra={"limit": "sockets"})
+            raise RateLimited(
+                60,
+                f"too many open connections from this address (at most {self.max_sockets})",
+            )
+
+    async def close_socket(self, address: str) -> None:
+        key = self._socket_key(address)
+        if int(await self.counters.decr(key)) <= 0:
+            await self.counters.delete(key)
