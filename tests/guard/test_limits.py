@@ -14,7 +14,14 @@ from fakeredis import FakeAsyncRedis
 
 from services.errors import RateLimited
 from services.guard.limits import RateLimits, client_address, parse_networks
-from tests.agents.conftest import CUSTOMER_EVENTS, Recorder
+from tests.agents.conftest import (
+    ADMIN,
+    AGENT_EVENTS,
+    CUSTOMER_EVENTS,
+    Recorder,
+    desk_settings,
+    login,
+)
 from tests.conftest import make_settings, new_session, unique_prefix
 
 ADMIN_KEY = "guard-admin-key"
@@ -237,3 +244,23 @@ async def test_concurrent_sockets_per_address(server_factory: Any) -> None:
         await third.close()
     finally:
         await second.close()
+
+
+async def test_agent_sockets_have_their_own_limit(server_factory: Any) -> None:
+    """An agent's console counts against RATE_LIMIT_AGENTS, not the customers' limit."""
+    srv = await server_factory(
+        **desk_settings(rate_limit_agents="3/2 second", rate_limit_socket_events="1/10 second")
+    )
+    async with srv.client() as api:
+        token = await login(api, ADMIN["email"], ADMIN["password"])
+    console = await Recorder("/agents", AGENT_EVENTS).connect(srv.url, auth={"token": token})
+    try:
+        for _ in range(3):  # more than a customer's socket may send
+            await console.emit("set-presence", {"presence": "online"})
+        await console.emit("set-presence", {"presence": "away"})
+        error = await console.wait_for("error")
+        assert error["code"] == "RATE_LIMITED"
+        assert 1 <= error["retryAfter"] <= 2
+        assert console.sio.connected
+    finally:
+        await console.close()
