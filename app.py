@@ -19,8 +19,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from handlers import problems
+from handlers.headers import SecurityHeaders
 from handlers.limits import RequestLimit
-from handlers.middleware import BodyLimit, RequestContext, split_traffic
+from handlers.middleware import BodyLimit, RequestContext, SocketGuard, split_traffic
 from services.config import Settings, load_settings
 from services.container import Container
 from services.contract import api_spec, bundled_spec
@@ -70,21 +71,51 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     api.add_middleware(
         CORSMiddleware,
         position=connexion.middleware.MiddlewarePosition.BEFORE_EXCEPTION,
-        allow_origins=settings.cors_origins,
+        allow_origins=settings.allowed_origins,
         allow_methods=["GET", "POST", "PUT", "DELETE"],
         allow_headers=["*"],
     )
     static = Starlette(
         routes=[Mount("/", StaticFiles(directory=ROOT / "public", html=True, check_dir=False))]
     )
-    return RequestContext(
-        socketio.ASGIApp(
-            sio,
-            other_asgi_app=RequestLimit(
-                BodyLimit(split_traffic(api, static, json.dumps(spec).encode())), container
-            ),
-        )
+    return SecurityHeaders(
+        RequestContext(
+            SocketGuard(
+                socketio.ASGIApp(
+                    sio,
+                    other_asgi_app=RequestLimit(
+                        BodyLimit(split_traffic(api, static, json.dumps(spec).encode())), container
+                    ),
+                )
+            )
+        ),
+        settings,
     )
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """Uvicorn's limits, set deliberately rather than left to its defaults."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "timeout_graceful_shutdown": 5,
+        "access_log": False,  # RequestContext logs one line per request, with its id
+        "server_header": False,
+        # X-Forwarded-For is believed only from TRUSTED_PROXIES (services/guard/limits.py);
+        # uvicorn's own proxy handling would believe any local peer's header.
+        "proxy_headers": False,
+        # Idle keep-alive connections close after this; behind a load balancer set it above
+        # the balancer's idle timeout (60 s on most), or it may reuse a closed connection.
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        # h11, not httptools: only h11 bounds the request line and headers (together, 16 KiB;
+        # larger is refused with 400 before the app sees it).
+        "http": "h11",
+        "h11_max_incomplete_event_size": 16 * 1024,
+        # A WebSocket frame; Socket.IO's own limit is 64 KiB (sockets/chat.py).
+        "ws_max_size": 128 * 1024,
+        # Open connections (sockets included) per process; past it uvicorn answers 503.
+        "limit_concurrency": settings.max_connections or None,
+    }
 
 
 def main() -> None:
@@ -92,16 +123,7 @@ def main() -> None:
     import uvicorn
 
     settings = load_settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        timeout_graceful_shutdown=5,
-        access_log=False,
-        # X-Forwarded-For is believed only from TRUSTED_PROXIES (services/guard/limits.py);
-        # uvicorn's own proxy handling would believe any local peer's header.
-        proxy_headers=False,
-    )
+    uvicorn.run(create_app(settings), **server_options(settings))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,23 @@ class RequestContext:
                 )
 
 
+class SocketGuard:
+    """Engine.IO raises out of its websocket handler on some malformed frames (an empty
+    one); the connection is over by then, so one warning instead of uvicorn's traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            return await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        except ValueError as exc:
+            log.warning("socket closed on a malformed frame", extra={"error": str(exc)[:120]})
+        return None
+
+
 class BodyLimit:
     """Refuse request bodies over a limit (413) before the app reads them into memory.
 

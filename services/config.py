@@ -11,7 +11,8 @@ import ipaddress
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from limits import parse as parse_rate_limit
 from pydantic import (
@@ -66,14 +67,25 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    cors_origins: CommaList = Field(default_factory=lambda: ["*"])
+    cors_origins: Annotated[list[str] | None, NoDecode] = Field(
+        default=None, description="unset: * in development, same origin only in production"
+    )
+    embed_origins: CommaList = Field(
+        default_factory=list, description="sites that may frame the pages, besides this one"
+    )
     version: str = "1.0.0"
+    keep_alive_timeout: int = Field(default=5, ge=1, le=600, description="seconds idle")
+    max_connections: int = Field(
+        default=1000, ge=0, description="open connections per process (0: no limit)"
+    )
 
     # --- redis ---------------------------------------------------------------
     redis_url: str | None = None
     redis_host: str = "localhost"
     redis_port: int = Field(default=6379, ge=1, le=65535)
+    redis_username: str | None = Field(default=None, description="a Redis ACL user")
     redis_password: SecretStr | None = None
+    redis_tls: bool = Field(default=False, description="rediss:// for REDIS_HOST/REDIS_PORT")
     redis_db: int = Field(default=0, ge=0)
     redis_key_prefix: str = "supportbot:"
 
@@ -262,6 +274,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "cors_origins",
+        "embed_origins",
         "escalation_keywords",
         "escalation_request_phrases",
         "escalation_priority_keywords",
@@ -292,6 +305,14 @@ class Settings(BaseSettings):
         bad = [u for u in value if not re.match(r"^https?://[^\s/]+", u)]
         if bad:
             raise ValueError(f"not http(s) URLs: {bad}")
+        return value
+
+    @field_validator("embed_origins")
+    @classmethod
+    def _csp_sources(cls, value: list[str]) -> list[str]:
+        bad = [o for o in value if not re.fullmatch(r"https?://[\w.*-]+(:\d+)?", o)]
+        if bad:
+            raise ValueError(f"not origins like https://www.example.com: {bad}")
         return value
 
     @field_validator("webhook_secret")
@@ -331,6 +352,7 @@ class Settings(BaseSettings):
     @field_validator(
         "redis_url",
         "redis_password",
+        "redis_username",
         "session_encryption_key",
         "openai_api_key",
         "gemini_api_key",
@@ -364,15 +386,29 @@ class Settings(BaseSettings):
     def redis_explicit(self) -> bool:
         """True when the operator named a Redis; then it must be reachable."""
         return bool(
-            self.redis_url or {"redis_host", "redis_port", "redis_password"} & self.model_fields_set
+            self.redis_url
+            or {"redis_host", "redis_port", "redis_username", "redis_password", "redis_tls"}
+            & self.model_fields_set
         )
 
     @property
     def redis_dsn(self) -> str:
         if self.redis_url:
             return self.redis_url
-        auth = f":{self.redis_password.get_secret_value()}@" if self.redis_password else ""
-        return f"redis://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"
+        user = quote(self.redis_username or "", safe="")
+        password = self.redis_password.get_secret_value() if self.redis_password else None
+        auth = f"{user}:{quote(password, safe='')}@" if password is not None else ""
+        auth = auth or (f"{user}@" if user else "")
+        scheme = "rediss" if self.redis_tls else "redis"
+        return f"{scheme}://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """CORS and Socket.IO origins: CORS_ORIGINS, else `*` outside production and only
+        the page's own origin in production (an empty list)."""
+        if self.cors_origins is not None:
+            return self.cors_origins
+        return [] if self.is_production else ["*"]
 
     @property
     def redis_setting_name(self) -> str:
@@ -430,7 +466,7 @@ def _variable_name(loc: str) -> str:
     return loc.upper()
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read settings once; turn a validation error into a message naming the variable."""
     try:
         return Settings(**overrides)

@@ -131,10 +131,10 @@ class ChatNamespace(EventNamespace):
 
 def create_socket_server(container: Any, spec: dict[str, Any]) -> socketio.AsyncServer:
     settings = container.settings
-    origins = settings.cors_origins
+    origins = settings.allowed_origins  # [] is None here: the page's own origin only
     sio = socketio.AsyncServer(
         async_mode="asgi",
-        cors_allowed_origins="*" if origins == ["*"] else origins,
+        cors_allowed_origins="*" if origins == ["*"] else (origins or None),
         max_http_buffer_size=64 * 1024,
         logger=False,
         engineio_logger=False,

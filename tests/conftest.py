@@ -54,6 +54,10 @@ def unique_prefix(tag: str = "t") -> str:
     return f"test:{tag}:{uuid.uuid4().hex[:12]}:"
 
 
+TEST_ADMIN_KEY = "test-admin-key"
+HEALTH_DETAIL = {"X-API-Key": TEST_ADMIN_KEY}  # /health with its operational detail
+
+
 # Every test talks from 127.0.0.1 and the contract test sends hundreds of requests: the
 # production defaults would refuse them. tests/guard/ sets small limits of its own.
 GENEROUS_LIMITS = {
@@ -69,6 +73,7 @@ GENEROUS_LIMITS = {
 def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "app_env": "test",
+        "admin_api_key": TEST_ADMIN_KEY,
         "redis_url": redis_url(),
         "redis_key_prefix": unique_prefix(),
         "session_encryption_key": TEST_KEY,

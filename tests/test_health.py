@@ -2,13 +2,13 @@
 
 import pytest
 
-from tests.conftest import new_session
+from tests.conftest import HEALTH_DETAIL, new_session
 from tests.redis_server import start_redis_server
 
 
 async def test_health_on_both_paths_with_the_seeds_fields(api):
     for path in ("/api/v1/health", "/health"):
-        res = await api.get(path)
+        res = await api.get(path, headers=HEALTH_DETAIL)
         assert res.status_code == 200
         body = res.json()
         assert body["status"] == "healthy"
@@ -23,12 +23,12 @@ async def test_health_on_both_paths_with_the_seeds_fields(api):
 
 
 async def test_counters_track_messages_escalations_and_responders(api):
-    before = (await api.get("/health")).json()["counters"]
+    before = (await api.get("/health", headers=HEALTH_DETAIL)).json()["counters"]
     sid = await new_session(api)
     await api.post(
         "/api/v1/chat/message", json={"sessionId": sid, "message": "this is an emergency"}
     )
-    after = (await api.get("/health")).json()
+    after = (await api.get("/health", headers=HEALTH_DETAIL)).json()
     counters = after["counters"]
     assert counters["messages"] == before["messages"] + 1
     assert counters["escalations"].get("keyword", 0) == before["escalations"].get("keyword", 0) + 1

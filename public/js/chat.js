@@ -991,14 +991,14 @@
   }
 
   function providerPills(health) {
-    const responders = health && typeof health.responders === "object" && health.responders ? health.responders : {};
     const services = health && typeof health.services === "object" && health.services ? health.services : {};
+    // The public health report has each responder's state in services.responders.
+    const states = typeof services.responders === "object" && services.responders ? services.responders : {};
     const items = [];
     const seen = new Set();
-    for (const [name, info] of Object.entries(responders)) {
+    for (const [name, state] of Object.entries(states)) {
       seen.add(name);
-      const configured = !(info && info.configured === false);
-      items.push(pill(name, configured ? (info && info.state) || "unknown" : "not_configured"));
+      items.push(pill(name, typeof state === "string" ? state : "unknown"));
     }
     for (const name of ["openai", "gemini"]) {
       if (seen.has(name) || typeof services[name] !== "string") continue;

@@ -22,10 +22,10 @@ async def test_the_agent_side_works_without_any_redis():
     page = None
     try:
         async with srv.client() as api:
-            health = (await api.get("/api/v1/health")).json()
+            token = await login(api, ADMIN["email"], ADMIN["password"])
+            health = (await api.get("/api/v1/health", headers=bearer(token))).json()
             assert health["storage"]["backend"] == "memory"
             assert health["storage"]["persistent"] is False
-            token = await login(api, ADMIN["email"], ADMIN["password"])
             sid = await new_session(api)
             page = await Recorder("/", CUSTOMER_EVENTS).connect(srv.url)
             await page.emit("join-chat", {"sessionId": sid})

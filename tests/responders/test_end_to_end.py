@@ -1,6 +1,6 @@
 """The whole product with LLM providers: REST and Socket.IO against fake OpenAI/Gemini."""
 
-from tests.conftest import new_session
+from tests.conftest import HEALTH_DETAIL, new_session
 from tests.test_sockets import Client
 
 
@@ -27,7 +27,7 @@ async def test_rest_reply_from_openai_grounded_with_sources_and_usage(server_fac
         assert "Standard shipping takes 3-5 business days" in user_turn  # grounded in the KB
         history = (await api.get(f"/api/v1/chat/history/{sid}")).json()["history"]
         assert history[1]["provider"] == "openai" and history[1]["usage"]["promptTokens"] == 42
-        health = (await api.get("/api/v1/health")).json()
+        health = (await api.get("/api/v1/health", headers=HEALTH_DETAIL)).json()
         assert health["services"]["openai"] == "configured"
         assert health["responders"]["openai"]["tokens"] == {"prompt": 42, "completion": 17}
         assert list(health["responders"]) == ["openai", "local", "gemini"]
@@ -73,7 +73,7 @@ async def test_all_providers_down_is_a_technical_error_escalation_not_a_500(
         body = res.json()
         assert body["provider"] == "none" and body["needsEscalation"]
         assert [r["rule"] for r in body["escalation"]["reasons"]] == ["technical_error"]
-        health = (await api.get("/health")).json()
+        health = (await api.get("/health", headers=HEALTH_DETAIL)).json()
         assert health["responders"]["openai"]["lastError"] == "server error (503)"
 
 
