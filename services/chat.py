@@ -13,11 +13,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from services.conversations import ConversationService
-from services.guard.redact import redact_prompt
-from services.handoff import Handoff
-from services.routing import TeamRules
 from services.errors import InvalidMessage
 from services.escalation import EscalationPolicy, Reason
+from services.guard.redact import redact_prompt
+from services.handoff import Handoff
 from services.knowledge.model import Match
 from services.logs import session_id_var
 from services.metrics import Metrics
@@ -32,6 +31,7 @@ from services.responders.base import (
     Source,
     Turn,
 )
+from services.routing import TeamRules
 from services.sessions import Session, SessionManager, iso, new_id
 from services.store import now_ms
 
@@ -201,7 +201,7 @@ class ChatService:
         reply = await self._answer(session_id, message_id, text, history)
         reasons = self.policy.evaluate(text, reply, previous)
         reach = await self.handoff.reach() if reasons and self.handoff else None
-        zone = session.metadata.get("timezone") if isinstance(session.metadata, dict) else None
+        zone = session.metadata.get("timezone")
         if meanwhile:
             handoff_text = LATER
         elif reach is not None and not reach.reachable and self.handoff:
@@ -333,14 +333,9 @@ class ChatService:
         user_entry: dict[str, Any],
         handoff: str = HANDOFF,
     ) -> ChatResult:
+        sources: tuple[Source, ...] = ()
         if reply is None:
-            text, confidence, provider, sources, usage = (
-                f"{TROUBLE} {handoff}",
-                0.0,
-                "none",
-                (),
-                None,
-            )
+            text, confidence, provider, usage = f"{TROUBLE} {handoff}", 0.0, "none", None
         else:
             confidence, provider, sources = reply.confidence, reply.provider, reply.sources
             usage = (
@@ -358,7 +353,9 @@ class ChatService:
                 text = f"{UNSURE} {handoff}"
             elif reply.needs_human and handoff == HANDOFF:  # it says so itself, and truly
                 text = reply.text
-            elif reply.needs_human or "requested" in rules:  # nobody can answer now: the honest words instead
+            elif reply.needs_human:  # its own words, then honestly when someone can answer
+                text = f"{reply.text}\n\n{handoff}"
+            elif "requested" in rules:  # not whatever entry the request happened to match
                 text = f"{OF_COURSE} {handoff}"
             elif "repeated_failure" in rules:  # the same answer again would not help
                 text = f"{NOT_HELPED} {handoff}"

@@ -122,9 +122,7 @@ class Settings(BaseSettings):
     escalation_repeat_similarity: float = Field(
         default=0.8, ge=0.0, le=1.0, description="a repeated question; 0 is off"
     )
-    escalation_priority_keywords: CommaList = Field(
-        default_factory=lambda: ["urgent", "emergency"]
-    )
+    escalation_priority_keywords: CommaList = Field(default_factory=lambda: ["urgent", "emergency"])
 
     # --- knowledge ---------------------------------------------------------------
     knowledge_base_path: Path = DEFAULT_KNOWLEDGE_BASE

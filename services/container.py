@@ -21,9 +21,7 @@ from services.escalation import EscalationPolicy
 from services.events import Events
 from services.guard.limits import RateLimits
 from services.handoff import Handoff
-from services.routing import Router, TeamRules
 from services.hours import BusinessHours, BusinessHoursError
-from services.tickets import TicketService
 from services.knowledge.formats import KnowledgeFormatError
 from services.knowledge.service import KnowledgeService
 from services.metrics import Metrics
@@ -33,8 +31,10 @@ from services.privacy import PrivacyService, UserIndex
 from services.responders.chain import ResponderChain
 from services.responders.factory import build_responders
 from services.responders.local import LocalResponder
+from services.routing import Router, TeamRules
 from services.sessions import SessionManager
 from services.store import SessionStore
+from services.tickets import TicketService
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,8 @@ async def connect_redis(settings: Settings) -> Redis | None:
         await redis.aclose()
         if settings.redis_explicit:
             raise StartupError(
-                f"Redis at {redis_location(settings.redis_dsn)} (from {settings.redis_setting_name}) "
-                f"is unreachable: {exc}"
+                f"Redis at {redis_location(settings.redis_dsn)} "
+                f"(from {settings.redis_setting_name}) is unreachable: {exc}"
             ) from exc
         log.warning(
             "NO REDIS: nothing answers at localhost:6379 and none is configured; sessions and "

@@ -35,7 +35,8 @@ class ChatNamespace(EventNamespace):
 
     @property
     def chat(self) -> ChatService:
-        return self.container.chat  # type: ignore[no-any-return]
+        chat: ChatService = self.container.chat
+        return chat
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
         address = scope_address(environ.get("asgi.scope") or {}, self.container.limits)

@@ -113,8 +113,11 @@ async def test_no_responder_at_all_is_a_technical_error_escalation_not_a_crash()
     roles = [(e["role"], e.get("event"), e.get("notice")) for e in transcript]
     assert stored.status == "escalated"
     assert roles == [
-        ("user", None, None), ("assistant", None, None), ("system", "escalated", None),
-        ("user", None, None), ("assistant", None, True),  # at most one queue notice a while
+        ("user", None, None),
+        ("assistant", None, None),
+        ("system", "escalated", None),
+        ("user", None, None),
+        ("assistant", None, True),  # at most one queue notice a while
     ]
 
 

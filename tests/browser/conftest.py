@@ -89,7 +89,8 @@ async def wait_until_healthy(srv: LiveServer) -> None:
         while True:
             if srv.process.returncode is not None:
                 raise RuntimeError(
-                    f"the server exited with {srv.process.returncode} during start-up:\n{srv.log_tail()}"
+                    f"the server exited with {srv.process.returncode} during start-up:\n"
+                    f"{srv.log_tail()}"
                 )
             try:
                 if (await client.get(srv.url + "/api/v1/health")).status_code == 200:
@@ -190,7 +191,7 @@ async def server_pair(
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
+    if not await asyncio.to_thread(Path(CHROMIUM).exists):
         pytest.fail(
             f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)"
         )

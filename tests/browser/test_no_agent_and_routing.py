@@ -13,6 +13,7 @@ import re
 import time
 from email import message_from_bytes
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -57,7 +58,9 @@ class Mailbox:
                 if msg["X-Supportbot-Event"] == event:
                     return rcpt, msg
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no {event} mail; got {[m['Subject'] for _, m in self.messages]}")
+                raise TimeoutError(
+                    f"no {event} mail; got {[m['Subject'] for _, m in self.messages]}"
+                )
             await asyncio.sleep(0.1)
 
 
@@ -183,9 +186,7 @@ async def test_nobody_online_email_form_ticket_mail_and_the_tickets_view(server_
         await expect(row).to_contain_text("cust@example.com")
         await expect(row).to_contain_text("Keyword “urgent”")
         await row.click()
-        await expect(console.locator("#ticket-title")).to_have_text(
-            "Ticket from cust@example.com"
-        )
+        await expect(console.locator("#ticket-title")).to_have_text("Ticket from cust@example.com")
         transcript = console.locator("#ticket-transcript")
         await expect(transcript.locator(".entry--customer")).to_contain_text(URGENT)
         await expect(transcript.locator(".entry--bot").first).to_contain_text(NOBODY)
@@ -200,13 +201,16 @@ async def test_nobody_online_email_form_ticket_mail_and_the_tickets_view(server_
             await console.click("#export-csv")
         download = await info.value
         assert download.suggested_filename == "tickets.csv"
-        rows = list(csv.DictReader(io.StringIO(open(await download.path()).read())))
+        text = await asyncio.to_thread(Path(await download.path()).read_text)
+        rows = list(csv.DictReader(io.StringIO(text)))
         assert [(r["email"], r["sessionId"], r["status"]) for r in rows] == [
             ("cust@example.com", session, "open")
         ]
         async with console.expect_download() as info:
             await console.click("#export-json")
-        exported = json.loads(open(await (await info.value).path()).read())
+        exported = json.loads(
+            await asyncio.to_thread(Path(await (await info.value).path()).read_text)
+        )
         assert exported["tickets"][0]["transcript"][0]["content"] == URGENT
 
         # Answered: off the open list.
@@ -354,7 +358,8 @@ async def test_round_robin_offers_to_one_agent_who_declines_then_the_other_accep
     await expect(offer.get_by_role("timer")).to_have_text(re.compile(r"Expires in \d+ s"))
     await expect(first.locator("#urgent-announcer")).to_contain_text("offered to you")
     await first.wait_for_function(
-        "window.__tones >= 1 && window.__notes.some(n => n.title === 'A conversation is offered to you')"
+        "window.__tones >= 1 && "
+        "window.__notes.some(n => n.title === 'A conversation is offered to you')"
     )
     item = queue_item(first, session)
     await expect(item).to_contain_text("Offered to you")
@@ -408,12 +413,18 @@ async def test_a_queue_reminder_highlights_the_item(new_page, live_server):
         + json.dumps(
             [
                 "queue-reminder",
-                {"sessionId": session, "waitingSince": "2026-01-01T00:00:00Z", "waitingSeconds": 330},
+                {
+                    "sessionId": session,
+                    "waitingSince": "2026-01-01T00:00:00Z",
+                    "waitingSeconds": 330,
+                },
             ]
         )
     )
     await expect(item).to_contain_text("Still waiting after 5 min: nobody has claimed it")
-    await expect(console.locator(f'#queue li[data-reminder="true"] [data-session-id="{session}"]')).to_be_visible()
+    await expect(
+        console.locator(f'#queue li[data-reminder="true"] [data-session-id="{session}"]')
+    ).to_be_visible()
     await console.wait_for_function(
         "window.__notes.some(n => n.title === 'A customer is still waiting')"
     )

@@ -144,7 +144,7 @@ async def test_an_escalation_keyword_shows_the_escalation_notice(page):
     await expect(bot(page)).not_to_contain_text("member of our team")
 
 
-@pytest.mark.parametrize("width,height", [(375, 667), (360, 640)])
+@pytest.mark.parametrize(("width", "height"), [(375, 667), (360, 640)])
 async def test_the_page_is_usable_on_a_phone(new_page, width, height):
     page = await new_page(width, height, is_mobile=True, has_touch=True)
     await joined(page)
@@ -261,7 +261,8 @@ async def test_axe_finds_no_accessibility_violations(new_page, scheme):
     await page.add_script_tag(path=str(AXE))
     violations = await page.evaluate(
         """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
-             .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).join(', '))"""
+             .map(v => v.id + ' (' + v.impact + '): '
+                       + v.nodes.map(n => n.target.join(' ')).join(', '))"""
     )
     assert violations == []
 
@@ -413,7 +414,7 @@ async def test_the_page_reconnects_and_keeps_the_conversation(tapped):
     await expect(bot(page)).to_contain_text("PayPal")
 
 
-# --- the status area and the message limit ----------------------------------------------------------
+# --- the status area and the message limit --------------------------------------------
 
 
 async def test_the_status_area_shows_the_providers(page):
@@ -428,7 +429,7 @@ async def test_the_status_area_shows_the_providers(page):
 
 
 @pytest.mark.parametrize(
-    "status,body,expected",
+    ("status", "body", "expected"),
     [
         (
             503,
@@ -487,7 +488,10 @@ async def test_the_page_falls_back_to_polling_when_websockets_are_refused(
         const Real = window.WebSocket;
         window.__wsTries = 0;
         window.WebSocket = class extends Real {{
-            constructor(url, protocols) {{ window.__wsTries += 1; super("ws://127.0.0.1:{closed_port()}/", protocols); }}
+            constructor(url, protocols) {{
+              window.__wsTries += 1;
+              super("ws://127.0.0.1:{closed_port()}/", protocols);
+            }}
         }};
     }})()""")
     await page.goto(live_server.url + "/")
