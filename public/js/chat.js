@@ -992,8 +992,10 @@
 
   function providerPills(health) {
     const services = health && typeof health.services === "object" && health.services ? health.services : {};
-    // The public health report has each responder's state in services.responders.
+    // The public report has each responder's state in services.responders; an admin's has
+    // the detail in responders.
     const states = typeof services.responders === "object" && services.responders ? services.responders : {};
+    const detail = health && typeof health.responders === "object" && health.responders ? health.responders : {};
     const items = [];
     const seen = new Set();
     for (const [name, state] of Object.entries(states)) {
