@@ -1002,6 +1002,12 @@
       seen.add(name);
       items.push(pill(name, typeof state === "string" ? state : "unknown"));
     }
+    for (const [name, info] of Object.entries(detail)) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const configured = !(info && info.configured === false);
+      items.push(pill(name, configured ? (info && info.state) || "unknown" : "not_configured"));
+    }
     for (const name of ["openai", "gemini"]) {
       if (seen.has(name) || typeof services[name] !== "string") continue;
       items.push(pill(name, services[name] === "configured" ? "configured" : "not_configured"));
