@@ -18,6 +18,7 @@ anyone else is ignored. `client_address` is the one function every door uses.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import logging
@@ -29,10 +30,14 @@ from typing import Literal
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from services.config import Settings
 from services.errors import RateLimited
+
+UNREACHABLE = (RedisError, StorageError, OSError)  # the counts' store is down: fail open
 
 log = logging.getLogger(__name__)
 
@@ -140,15 +145,32 @@ class RateLimits:
         return client_address(peer, forwarded_for, self.trusted)
 
     async def hit(self, kind: Kind, key: str) -> None:
-        """Count one; RateLimited (with the seconds until a slot frees) when the window is full."""
+        """Count one; RateLimited (with the seconds until a slot frees) when the window is full.
+        If the counts cannot be reached the request goes through (fail open): the session
+        store answers 503 on its own when Redis is down, and a limiter must not turn an
+        outage into 500s."""
         item = self.items[kind]
-        if not await self.limiter.hit(item, kind, key):
+        try:
+            allowed = await self.limiter.hit(item, kind, key)
+        except UNREACHABLE as exc:
+            log.warning(
+                "rate limits unavailable", extra={"limit": kind, "error": type(exc).__name__}
+            )
+            return
+        if not allowed:
             raise self._refusal(kind, await self._retry_after(item, kind, key))
 
     async def check(self, kind: Kind, key: str) -> None:
-        """Refuse when the window is already full, without counting."""
+        """Refuse when the window is already full, without counting (fails open, as hit)."""
         item = self.items[kind]
-        if not await self.limiter.test(item, kind, key):
+        try:
+            allowed = await self.limiter.test(item, kind, key)
+        except UNREACHABLE as exc:
+            log.warning(
+                "rate limits unavailable", extra={"limit": kind, "error": type(exc).__name__}
+            )
+            return
+        if not allowed:
             raise self._refusal(kind, await self._retry_after(item, kind, key))
 
     async def _retry_after(self, item: RateLimitItem, kind: str, key: str) -> int:
@@ -167,10 +189,14 @@ class RateLimits:
     async def open_socket(self, address: str) -> None:
         """Count a new socket of this address, or refuse it when it has too many open."""
         key = self._socket_key(address)
-        async with self.counters.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, SOCKET_COUNT_TTL)
-            count, _ = await pipe.execute()
+        try:
+            async with self.counters.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, SOCKET_COUNT_TTL)
+                count, _ = await pipe.execute()
+        except UNREACHABLE:
+            log.warning("rate limits unavailable", extra={"limit": "sockets"})
+            return
         if int(count) > self.max_sockets:
             await self.counters.decr(key)
             log.warning("rate limited", extra={"limit": "sockets"})
@@ -181,5 +207,6 @@ class RateLimits:
 
     async def close_socket(self, address: str) -> None:
         key = self._socket_key(address)
-        if int(await self.counters.decr(key)) <= 0:
-            await self.counters.delete(key)
+        with contextlib.suppress(*UNREACHABLE):
+            if int(await self.counters.decr(key)) <= 0:
+                await self.counters.delete(key)

@@ -22,7 +22,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 from redis.asyncio import Redis
 
-from tests.conftest import redis_url
+from tests.conftest import GENEROUS_LIMITS, redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -65,6 +65,8 @@ def server_env(prefix: str) -> dict[str, str]:
             "PRESENCE_TTL": "6",
         }
     )
+    # Every page of the suite comes from 127.0.0.1: the rate limits have their own tests.
+    env.update({name.upper(): str(value) for name, value in GENEROUS_LIMITS.items()})
     return env
 
 
