@@ -234,10 +234,20 @@ async def test_a_new_ticket_appears_live_in_the_tickets_view(new_page, live_serv
     await console.click("#view-tickets")
     await expect(console.locator("#tickets-title")).to_be_focused()
     before = int(await console.locator("#tickets-open").text_content() or "0")
-    # A customer leaves an address over REST while the console watches.
+    # The only agent steps away, so a customer who escalates is offered e-mail, and leaves an
+    # address over REST while the console watches.
+    await console.select_option("#presence", "away")
     async with httpx.AsyncClient(base_url=live_server.url + "/api/v1", timeout=10) as client:
-        res = await client.post("/chat/session", json={"userId": "live-ticket"})
-        sid = res.json()["sessionId"]
+        for _ in range(50):  # until the server has the agent away
+            res = await client.post("/chat/session", json={"userId": "live-ticket"})
+            sid = res.json()["sessionId"]
+            res = await client.post(
+                "/chat/message", json={"sessionId": sid, "message": "This is urgent"}
+            )
+            if res.json().get("contactRequested"):
+                break
+            await asyncio.sleep(0.1)
+        assert res.json().get("contactRequested"), res.text
         res = await client.post(f"/chat/session/{sid}/contact", json={"email": "live@example.com"})
         assert res.status_code in (200, 201), res.text
     row = console.locator("#tickets [data-ticket-id]").first  # newest first
