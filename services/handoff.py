@@ -9,14 +9,13 @@ running the watch side by side never offer twice.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from services.background import Periodic
 from services.hours import BusinessHours, describe
 from services.notifier import Notifier
 from services.sessions import SessionManager, iso, new_id
@@ -81,7 +80,7 @@ class Handoff:
         self.off_hours_bot = off_hours_bot
         self.timeout_ms = timeout_ms
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._watch = Periodic("handoff watch", min(30.0, max(0.2, timeout_ms / 4000)), self.sweep)
 
     async def reach(self) -> Reach:
         now = self.clock()
@@ -114,23 +113,11 @@ class Handoff:
 
     # -- the watch ---------------------------------------------------------------------
     def start(self) -> None:
-        if self.timeout_ms > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._watch_forever())
+        if self.timeout_ms > 0:
+            self._watch.start()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-
-    async def _watch_forever(self) -> None:
-        interval = min(30.0, max(0.2, self.timeout_ms / 4000))
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.sweep()
-            except Exception:
-                log.warning("handoff watch failed", exc_info=True)
+        await self._watch.aclose()
 
     async def sweep(self) -> int:
         """Offer e-mail to customers waiting longer than HANDOFF_TIMEOUT (while open) and

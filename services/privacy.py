@@ -17,7 +17,6 @@ queue, every ticket made from it, and its id in the user index. Counters and agg
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -28,6 +27,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.background import Periodic
 from services.errors import SessionNotFound
 from services.sessions import SessionManager, iso
 from services.store import guarded, now_ms
@@ -89,7 +89,7 @@ class PrivacyService:
         self.users = users
         self.retention_ms = None if retention_days is None else int(retention_days * DAY_MS)
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._retention = Periodic("retention sweep", self.interval, self.sweep)
 
     # -- erasure ---------------------------------------------------------------------
     async def erase_session(self, session_id: str, *, tickets: bool = True) -> None:
@@ -276,23 +276,11 @@ class PrivacyService:
         return count
 
     def start(self) -> None:
-        if self.retention_ms is not None and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="retention")
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("retention sweep failed; retrying at the next interval")
-            await asyncio.sleep(self.interval)
+        if self.retention_ms is not None:
+            self._retention.start()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._retention.aclose()
 
 
 def _text(value: object) -> str:

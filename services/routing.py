@@ -24,8 +24,6 @@ one), so instances routing side by side never offer one conversation to two agen
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,6 +32,7 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
+from services.background import Periodic
 from services.errors import Forbidden, InvalidPayload, TransitionRefused
 from services.notifier import Notifier
 from services.sessions import SessionManager, iso
@@ -143,7 +142,9 @@ class Router:
         self.default_capacity = default_capacity
         self._offer = redis.register_script(OFFER_SCRIPT)
         self._end = redis.register_script(END_OFFER_SCRIPT)
-        self._task: asyncio.Task[None] | None = None
+        self._watch = Periodic(
+            "routing watch", min(5.0, max(0.2, offer_timeout_ms / 5000)), self.sweep
+        )
         self.on_change: Callable[[str], Awaitable[None]] | None = None  # e.g. queue-updated
 
     @property
@@ -274,23 +275,11 @@ class Router:
 
     # -- the watch: offers that time out ----------------------------------------------------
     def start(self) -> None:
-        if self.active and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._watch_forever())
+        if self.active:
+            self._watch.start()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-
-    async def _watch_forever(self) -> None:
-        interval = min(5.0, max(0.2, self.offer_timeout_ms / 5000))
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.sweep()
-            except Exception:
-                log.warning("routing watch failed", exc_info=True)
+        await self._watch.aclose()
 
     async def sweep(self) -> int:
         """Move timed-out offers on, and offer waiting conversations that have none."""

@@ -149,22 +149,16 @@ class RateLimits:
         If the counts cannot be reached the request goes through (fail open): the session
         store answers 503 on its own when Redis is down, and a limiter must not turn an
         outage into 500s."""
-        item = self.items[kind]
-        try:
-            allowed = await self.limiter.hit(item, kind, key)
-        except UNREACHABLE as exc:
-            log.warning(
-                "rate limits unavailable", extra={"limit": kind, "error": type(exc).__name__}
-            )
-            return
-        if not allowed:
-            raise self._refusal(kind, await self._retry_after(item, kind, key))
+        await self._enforce(kind, key, count=True)
 
     async def check(self, kind: Kind, key: str) -> None:
         """Refuse when the window is already full, without counting (fails open, as hit)."""
+        await self._enforce(kind, key, count=False)
+
+    async def _enforce(self, kind: Kind, key: str, *, count: bool) -> None:
         item = self.items[kind]
         try:
-            allowed = await self.limiter.test(item, kind, key)
+            allowed = await (self.limiter.hit if count else self.limiter.test)(item, kind, key)
         except UNREACHABLE as exc:
             log.warning(
                 "rate limits unavailable", extra={"limit": kind, "error": type(exc).__name__}
