@@ -26,7 +26,7 @@ from services.config import Settings, load_settings
 from services.container import Container
 from services.contract import api_spec, bundled_spec
 from services.logs import configure_logging
-from sockets.chat import create_socket_server, use_redis_manager
+from sockets.chat import close_redis_manager, create_socket_server, use_redis_manager
 from sockets.notifier import SocketNotifier
 
 ROOT = Path(__file__).resolve().parent
@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         finally:
             await sio.namespace_handlers["/agents"].aclose()
             await container.aclose()
+            if container.redis is not None:
+                await close_redis_manager(sio)
 
     api = connexion.AsyncApp(__name__, specification_dir=ROOT / "openapi", lifespan=lifespan)
     validate_responses = not settings.is_production

@@ -8,6 +8,8 @@ error. Bad input gets an `error {message, code}` event; the connection stays up.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
 from typing import Any
@@ -150,3 +152,17 @@ def use_redis_manager(sio: socketio.AsyncServer, url: str, channel: str) -> None
     """Fan events out across instances through Redis (before any client connects)."""
     sio.manager = socketio.AsyncRedisManager(url, channel=channel)
     sio.manager.set_server(sio)
+
+
+async def close_redis_manager(sio: socketio.AsyncServer) -> None:
+    """Stop the Redis manager's listener and close its connections (at shutdown; idempotent)."""
+    manager = sio.manager
+    listener = getattr(manager, "thread", None)
+    if listener is not None and not listener.done():
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+    for name in ("pubsub", "redis"):
+        client = getattr(manager, name, None)
+        if client is not None:
+            await client.aclose()
