@@ -1249,6 +1249,8 @@
     try {
       const data = await api("POST", "/agents/conversations/" + encodeURIComponent(open.id) + "/" + action, body || {});
       if (state.open === open && isObject(data.conversation)) {
+        // The step's answer is newer than any reload already on its way: those are dropped.
+        open.shown = ++open.seq;
         open.conversation = { ...open.conversation, ...data.conversation };
         upsertQueueItem(data.conversation);
         if (data.conversation.status !== "escalated" && data.conversation.status !== "assigned") {

@@ -109,6 +109,14 @@ async def make_agent(server: LiveServer, name: str) -> tuple[str, str]:
     return email, password
 
 
+async def send_reply(page: Page, text: str) -> None:
+    """Type a reply and send it with Enter once the console allows sending (a claim or a
+    reload may still be settling; a disabled Send ignores Enter)."""
+    await page.fill("#reply", text)
+    await expect(page.locator("#send")).to_be_enabled()
+    await page.press("#reply", "Enter")
+
+
 async def no_horizontal_scroll(page: Page) -> None:
     widths = await page.evaluate(
         "[document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth]"
@@ -200,6 +208,7 @@ async def test_escalate_claim_chat_hand_back_resolve_and_rate(new_page, live_ser
     # The agent types and replies; the customer sees both, the reply styled as the agent's.
     await console.fill("#reply", "Hello, I am looking into your parcel")
     await expect(customer.locator("#typing")).to_have_text(f"{ADMIN_NAME} is typing…")
+    await expect(console.locator("#send")).to_be_enabled()
     await console.press("#reply", "Enter")
     agent_msg = customer.locator(".msg--agent").last
     await expect(agent_msg.locator(".msg__text")).to_have_text(
@@ -228,8 +237,7 @@ async def test_escalate_claim_chat_hand_back_resolve_and_rate(new_page, live_ser
     # An internal note: clearly internal for agents, never shown to the customer.
     await console.check("input[name=mode][value=note]")
     await expect(console.locator("#send")).to_have_text("Add note")
-    await console.fill("#reply", "Carrier says lost; replacement approved")
-    await console.press("#reply", "Enter")
+    await send_reply(console, "Carrier says lost; replacement approved")
     internal = transcript.locator(".entry--note").last
     await expect(internal).to_contain_text("Carrier says lost; replacement approved")
     await expect(internal).to_contain_text("Not shown to the customer")
@@ -440,8 +448,7 @@ async def test_a_lost_claim_names_the_holder_and_a_transfer_reaches_the_other_ag
     await expect(first.locator("#conv-holder")).to_have_text("with Bea")
     await expect(customer.locator(".msg--system").last).to_have_text("Bea joined the conversation")
     await expect(second.locator("#conv-holder")).to_have_text("with you")
-    await second.fill("#reply", "Bea here, I have it now")
-    await second.press("#reply", "Enter")
+    await send_reply(second, "Bea here, I have it now")
     await expect(customer.locator(".msg--agent .msg__who").last).to_have_text("Bea")
 
     # Back to the queue: the customer is told; anyone may claim it again.
@@ -482,8 +489,7 @@ async def test_a_slow_transcript_answer_does_not_hide_newer_messages(new_page, l
     await console.route(f"**/api/v1/agents/conversations/{session}", slow)
     await console.click("#claim")  # starts a reload that will answer late
     await expect(console.locator("#conv-holder")).to_have_text("with you")
-    await console.fill("#reply", "Sent while the reload was on its way")
-    await console.press("#reply", "Enter")
+    await send_reply(console, "Sent while the reload was on its way")
     await expect(customer.locator(".msg--agent")).to_have_count(1)
     for _ in range(50):
         if "answered" in stale:
@@ -513,13 +519,11 @@ async def conversation_with_everything(
     await queue_item(console, session).click()
     await console.click("#claim")
     await expect(console.locator("#conv-holder")).to_have_text("with you")
-    await console.fill("#reply", "I can help with that")
-    await console.press("#reply", "Enter")
+    await send_reply(console, "I can help with that")
     await expect(console.locator("#transcript .entry--agent")).to_have_count(1)
     await expect(customer.locator(".msg--agent")).to_have_count(1)
     await console.check("input[name=mode][value=note]")
-    await console.fill("#reply", "Check the carrier")
-    await console.press("#reply", "Enter")
+    await send_reply(console, "Check the carrier")
     await expect(console.locator(".entry--note")).to_have_count(1)
     await console.check("input[name=mode][value=reply]")
     await console.fill("#reply", "Draft")
@@ -614,6 +618,7 @@ async def test_the_console_works_from_the_keyboard(new_page, live_server):
     await console.keyboard.press("Enter")
     await expect(console.locator("#reply")).to_be_focused()  # claimed: straight to the reply
     await console.keyboard.type("Typed without a mouse")
+    await expect(console.locator("#send")).to_be_enabled()
     await console.keyboard.press("Enter")
     await expect(customer.locator(".msg--agent .msg__text")).to_have_text("Typed without a mouse")
     await expect(console.locator("#reply")).to_be_focused()
@@ -641,6 +646,7 @@ async def test_the_console_fits_a_desktop_and_a_tablet(new_page, live_server, wi
     for selector in ("#claim", "#handback", "#resolve", "#transfer", "#reply", "#send", "#queue"):
         await expect(console.locator(selector)).to_be_in_viewport()
     await console.fill("#reply", "y" * 500)  # one long word wraps, never widens the page
+    await expect(console.locator("#send")).to_be_enabled()
     await console.press("#reply", "Enter")
     await expect(console.locator(".entry--agent")).to_have_count(2)
     await no_horizontal_scroll(console)
@@ -793,6 +799,7 @@ async def test_customer_and_agent_on_different_instances(new_page, server_pair):
     )
     await console.fill("#reply", "Hello from the other instance")
     await expect(customer.locator("#typing")).to_have_text(f"{ADMIN_NAME} is typing…")
+    await expect(console.locator("#send")).to_be_enabled()
     await console.press("#reply", "Enter")
     await expect(customer.locator(".msg--agent .msg__text").last).to_have_text(
         "Hello from the other instance"
