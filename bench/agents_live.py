@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
-import os
 import statistics
 import time
 import uuid
 from typing import Any
 
 import httpx
-import redis
 import socketio
 
-from bench.rest_load import free_port, start, wait_ready
+from bench.rest_load import bench_env, delete_keys, free_port, start, wait_ready
 
 ADMIN = {"email": "bench-admin@example.com", "password": "bench-admin-pass"}
 
@@ -153,19 +150,8 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rate", type=float, default=100.0, help="customer messages per second")
     args = parser.parse_args()
-    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
-    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
-    env = {
-        "APP_ENV": "production",
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": prefix,
-        "SESSION_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        "LOG_LEVEL": "WARNING",
-        "OPENAI_API_KEY": "",
-        "GEMINI_API_KEY": "",
-        "ADMIN_EMAIL": ADMIN["email"],
-        "ADMIN_PASSWORD": ADMIN["password"],
-    }
+    redis_url, prefix, env = bench_env()
+    env.update({"ADMIN_EMAIL": ADMIN["email"], "ADMIN_PASSWORD": ADMIN["password"]})
     port = free_port()
     proc = start("app:create_app", port, env)
     try:
@@ -176,11 +162,7 @@ async def main() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=prefix + "*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        delete_keys(redis_url, prefix)
     print(json.dumps(result, indent=2))
 
 

@@ -59,6 +59,39 @@ def start(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
 
 
+def bench_env() -> tuple[str, str, dict[str, str]]:
+    """The Redis to use (BENCH_REDIS_URL), a fresh key prefix, and a production server's
+    environment with the embedded responder only."""
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+    env = {
+        "APP_ENV": "production",
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": prefix,
+        "SESSION_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "LOG_LEVEL": "WARNING",
+        "OPENAI_API_KEY": "",
+        "GEMINI_API_KEY": "",
+        # every simulated customer comes from 127.0.0.1: the rate limits must not be measured
+        "RATE_LIMIT_SESSIONS": "1000000/hour",
+        "RATE_LIMIT_MESSAGES": "1000000/minute",
+        "RATE_LIMIT_REQUESTS": "1000000/minute",
+        "RATE_LIMIT_SOCKET_EVENTS": "1000000/minute",
+        "RATE_LIMIT_SOCKETS": "100000",
+        "RATE_LIMIT_AGENTS": "1000000/minute",
+        "LOGIN_MAX_FAILURES": "1000000",
+    }
+    return redis_url, prefix, env
+
+
+def delete_keys(redis_url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 async def wait_ready(url: str) -> None:
     async with httpx.AsyncClient() as client:
         for _ in range(300):
@@ -116,17 +149,7 @@ async def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--messages", type=int, default=15)
     args = parser.parse_args()
-    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
-    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
-    env = {
-        "APP_ENV": "production",
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": prefix,
-        "SESSION_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        "LOG_LEVEL": "WARNING",
-        "OPENAI_API_KEY": "",
-        "GEMINI_API_KEY": "",
-    }
+    redis_url, prefix, env = bench_env()
     results = {}
     for name, target in (("supportbot", "app:create_app"), ("baseline", "bench.baseline_app:app")):
         port = free_port()
@@ -137,10 +160,7 @@ async def main() -> None:
         finally:
             proc.terminate()
             proc.wait(10)
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=prefix + "*", count=1000))
-    if keys:
-        client.delete(*keys)
+    delete_keys(redis_url, prefix)
     results["ratio_messages_per_s"] = round(
         results["supportbot"]["messages_per_s"] / results["baseline"]["messages_per_s"], 3
     )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
+import re
 import secrets
 import socket
 import sys
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, WebSocketRoute, async_playwright
 from redis.asyncio import Redis
 
 from tests.conftest import GENEROUS_LIMITS, redis_url
@@ -271,3 +273,41 @@ async def server_with(tmp_path_factory: pytest.TempPathFactory):
     await asyncio.gather(*(stop(srv.process) for srv in started))
     for srv in started:
         await delete_prefix(srv.prefix)
+
+
+class SocketTap:
+    """Routes the page's Socket.IO WebSocket through the test: frames pass through both
+    ways; the test can inject server events and hold back the page's events."""
+
+    def __init__(self) -> None:
+        self.routes: list[WebSocketRoute] = []
+        self.hold: set[str] = set()
+        self.held: list[str] = []
+
+    async def install(self, page: Page) -> None:
+        await page.route_web_socket(re.compile(r"/socket\.io/"), self._route)
+
+    def _route(self, ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            if isinstance(message, str) and any(message.startswith(f'42["{e}"') for e in self.hold):
+                self.held.append(message)
+                return
+            server.send(message)
+
+        ws.on_message(from_page)
+        self.routes.append(ws)
+
+    def emit(self, event: str, data: dict) -> None:
+        """A Socket.IO event as if the server had sent it (Engine.IO message + EVENT packet)."""
+        self.routes[-1].send("42" + json.dumps([event, data]))
+
+
+@pytest.fixture
+async def tapped(new_page, live_server):
+    tap = SocketTap()
+    page = await new_page(goto=False)
+    await tap.install(page)
+    await page.goto(live_server.url + "/")
+    return page, tap

@@ -658,43 +658,6 @@ async def test_the_console_fits_a_desktop_and_a_tablet(new_page, live_server, wi
 # --- the customer page's new events, injected on the wire ----------------------------------
 
 
-class SocketTap:
-    """The customer page's WebSocket through the test: inject server events, hold back the
-    page's own events."""
-
-    def __init__(self) -> None:
-        self.routes: list[WebSocketRoute] = []
-        self.hold: set[str] = set()
-        self.held: list[str] = []
-
-    async def install(self, page: Page) -> None:
-        await page.route_web_socket(re.compile(r"/socket\.io/"), self._route)
-
-    def _route(self, ws: WebSocketRoute) -> None:
-        server = ws.connect_to_server()
-
-        def from_page(message: str | bytes) -> None:
-            if isinstance(message, str) and any(message.startswith(f'42["{e}"') for e in self.hold):
-                self.held.append(message)
-                return
-            server.send(message)
-
-        ws.on_message(from_page)
-        self.routes.append(ws)
-
-    def emit(self, event: str, data: dict) -> None:
-        self.routes[-1].send("42" + json.dumps([event, data]))
-
-
-@pytest.fixture
-async def tapped(new_page, live_server):
-    tap = SocketTap()
-    page = await new_page(goto=False)
-    await tap.install(page)
-    await page.goto(live_server.url + "/")
-    return page, tap
-
-
 async def test_agent_events_on_the_customer_page_are_text_only(tapped):
     page, tap = tapped
     session = await joined(page)
