@@ -21,10 +21,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from playwright.async_api import Page, WebSocketRoute, expect
 
-from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, free_port
+from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, SocketTap, free_port
 from tests.browser.test_agent_console import (
     ALERT_SPIES,
-    SocketTap,
     api_token,
     ask,
     axe_violations,
