@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 TESTS  := $(VENV)/.installed-tests
 NODE   := node_modules/.installed
-VENDOR := public/vendor/socket.io.min.js
+VENDOR := public/vendor/socket.io.min.js public/vendor/chart.umd.min.js
 LOCK     := requirements.lock
 DEV_LOCK := requirements-dev.lock
 DATA   ?= ../shared/data/clinc150/train_val.json
@@ -38,7 +38,7 @@ lint: $(TESTS) $(NODE)
 # only pip sees. The run lock is constrained by the dev lock, so both pin the same versions.
 lock: $(TESTS)
 	$(VENV)/bin/pip-compile --quiet --upgrade --generate-hashes --strip-extras --allow-unsafe \
-	  --no-emit-index-url --no-emit-find-links --extra test --extra semantic --extra lint \
+	  --no-emit-index-url --no-emit-find-links --extra test --extra semantic --extra lint --extra otel \
 	  -o $(DEV_LOCK) pyproject.toml
 	$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
 	  --no-emit-index-url --no-emit-find-links --constraint $(DEV_LOCK) \
@@ -68,9 +68,14 @@ $(NODE): package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE)
 
-$(VENDOR): $(NODE)
+# The browser libraries the pages load, from npm at the versions package-lock.json pins.
+public/vendor/socket.io.min.js: $(NODE)
 	mkdir -p public/vendor
-	cp node_modules/socket.io-client/dist/socket.io.min.js $(VENDOR)
+	cp node_modules/socket.io-client/dist/socket.io.min.js $@
+
+public/vendor/chart.umd.min.js: $(NODE)
+	mkdir -p public/vendor
+	cp node_modules/chart.js/dist/chart.umd.min.js $@
 
 bench: $(TESTS)
 	$(PY) -m bench.rest_load
