@@ -22,6 +22,7 @@ from handlers import problems
 from handlers.headers import SecurityHeaders
 from handlers.limits import RequestLimit
 from handlers.middleware import BodyLimit, RequestContext, SocketGuard, split_traffic
+from services.analytics.clock import Clock
 from services.config import Settings, load_settings
 from services.container import Container
 from services.contract import api_spec, bundled_spec
@@ -32,10 +33,11 @@ from sockets.notifier import SocketNotifier
 ROOT = Path(__file__).resolve().parent
 
 
-def create_app(settings: Settings | None = None) -> ASGIApp:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> ASGIApp:
+    """The app; `clock` (seconds since the epoch) is the analytics' time, for tests."""
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.pii_phone_region)
-    container = Container(settings)
+    container = Container(settings, clock)
     spec = api_spec(settings.max_message_length)
     sio = create_socket_server(container, spec)
 

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from connexion import request
+
 from handlers import container, ok
 from handlers.limits import request_address
 from services.chat import source_dict
+from services.i18n import negotiate
 from services.sessions import iso
 
 
 async def create_session(body: dict[str, Any]):
     await container().limits.hit("sessions", request_address())
-    session = await container().chat.start_session(
-        user_id=body["userId"], metadata=body.get("metadata")
+    chat = container().chat
+    session = await chat.start_session(
+        user_id=body["userId"],
+        metadata=body.get("metadata"),
+        language=negotiate(
+            chat.catalogues.languages, accept_language=request.headers.get("accept-language")
+        ),
     )
     return ok(
         {

@@ -42,6 +42,7 @@ CUSTOMER_EVENTS = (
     Event("typing", "client", "TypingEvent", "The customer is (or stopped) typing."),
     Event("rate", "client", "RateEvent", "Rate the last resolved conversation (1-5)."),
     Event("leave-contact", "client", "LeaveContactEvent", "Leave an e-mail address (a ticket)."),
+    Event("identify", "client", "IdentifyEvent", "Who the customer is (the widget's identify)."),
     Event("join-agents", "client", "JoinAgentsEvent", "Join the agents room with the API key."),
     Event("chat-joined", "server", "ChatJoinedEvent", "The session and its transcript."),
     Event("typing", "server", "TypingNotice", "The bot or the agent is typing."),
@@ -60,6 +61,7 @@ CUSTOMER_EVENTS = (
     Event("rated", "server", "RatedEvent", "The rating was recorded."),
     Event("contact-requested", "server", "ContactRequestedEvent", "Show the e-mail form."),
     Event("contact-saved", "server", "ContactSavedEvent", "The e-mail address was kept."),
+    Event("identified", "server", "IdentifiedEvent", "The identity was attached."),
     Event("agents-joined", "server", "AgentsJoinedEvent", "The socket joined the agents room."),
     Event("error", "server", "ErrorEvent", "An event was refused or failed."),
 )

@@ -15,12 +15,16 @@ from typing import Any, Protocol
 from services.conversations import ConversationService
 from services.errors import InvalidMessage
 from services.escalation import EscalationPolicy, Reason
+from services.events import Events
 from services.guard.redact import redact_prompt
 from services.handoff import Handoff
+from services.i18n import Catalogues
 from services.knowledge.model import Match
+from services.language import LanguageDetector
 from services.logs import session_id_var
 from services.metrics import Metrics
 from services.notifier import Notifier, SilentNotifier
+from services.responders.attempts import collect as collect_attempts
 from services.responders.base import (
     Delta,
     Prompt,
@@ -31,19 +35,16 @@ from services.responders.base import (
     Source,
     Turn,
 )
+from services.responders.local import LocalResponder
 from services.routing import TeamRules
 from services.sessions import Session, SessionManager, iso, new_id
 from services.store import now_ms
 
 log = logging.getLogger(__name__)
 
-HANDOFF = "I've passed your conversation to a member of our team, who will take over shortly."
-LATER = "Our team will get back to you as soon as someone is available."
-UNSURE = "I'm not sure I have the right answer to that."
-APOLOGY = "I'm sorry this has been frustrating."  # frustration
-OF_COURSE = "Of course."  # the customer asked for a person
-NOT_HELPED = "I'm sorry I couldn't help with that."  # repeated_failure
-TROUBLE = "Sorry, I'm having trouble answering right now."
+# The fixed sentences come from the catalogues (services/i18n/messages/*.json, `server.*`):
+# handoff, later (already waiting), unsure (low_confidence), apology (frustration), of_course
+# (the customer asked for a person), not_helped (repeated_failure), trouble (no responder).
 INTERNAL_ROLES = ("note",)  # agents only: never shown to the customer, never sent to a model
 BLANK = " \t\n\r\f\v"  # the white space the spec's MessageText pattern names
 
@@ -70,10 +71,24 @@ class ChatResult:
     held: bool = False  # a person has the conversation: no responder was asked
     contact_requested: bool = False  # nobody can answer now: the customer may leave an e-mail
     next_opening: str | None = None
+    language: str | None = None  # of the customer-facing text (the catalogues')
 
     @property
     def needs_escalation(self) -> bool:
         return bool(self.reasons) or self.status in ("escalated", "assigned")
+
+
+def gap_reason(reply: Reply | None, reasons: list[Reason]) -> str | None:
+    """Why this question counts as one the bot could not answer (the gaps report), if it
+    does: escalated as repeated_failure, answered with low confidence, or out of scope (no
+    knowledge-base entry backed the answer)."""
+    rules = {r.rule for r in reasons}
+    for rule in ("repeated_failure", "low_confidence"):
+        if rule in rules:
+            return rule
+    if reply is not None and not reply.sources and not reply.needs_human and not rules:
+        return "out_of_scope"
+    return None
 
 
 def source_dict(source: Source) -> dict[str, Any]:
@@ -107,6 +122,10 @@ class ChatService:
         handoff: Handoff | None = None,
         teams: TeamRules | None = None,
         redact_region: str | None = None,
+        catalogues: Catalogues | None = None,
+        detector: LanguageDetector | None = None,
+        knowledge_language: str = "en",
+        events: Events | None = None,
     ) -> None:
         self.sessions = sessions
         self.responder = responder
@@ -120,6 +139,10 @@ class ChatService:
         self.handoff = handoff
         self.teams = teams
         self.redact_region = redact_region  # REDACT_PII_FOR_LLM: None is off
+        self.catalogues = catalogues or Catalogues.bundled()
+        self.detector = detector
+        self.knowledge_language = knowledge_language
+        self.events = events or Events()  # message.customer, message.bot (analytics)
         self.conversations = conversations or ConversationService(
             sessions=sessions,
             notifier=self.notifier,
@@ -129,9 +152,12 @@ class ChatService:
 
     # -- sessions ------------------------------------------------------------------
     async def start_session(
-        self, *, user_id: str, metadata: dict[str, Any] | None = None
+        self, *, user_id: str, metadata: dict[str, Any] | None = None, language: str | None = None
     ) -> Session:
-        """Create a session for a customer."""
+        """Create a session for a customer (`language`: the one they chose or their browser's,
+        for the texts the server writes to them; see services/i18n)."""
+        if language:
+            metadata = {**(metadata or {}), "language": language}
         session = await self.sessions.create(user_id=user_id, metadata=metadata)
         self.metrics.sessions_created += 1
         log.info("session created", extra={"session": session.id[:8]})
@@ -170,8 +196,13 @@ class ChatService:
             "timestamp": iso(now_ms()),
             "userId": user_id,
         }
+        if self.detector is not None and (detected := await self.detector.detect(text)):
+            user_entry["language"] = detected
         position = await self.sessions.append(session_id, user_entry)
         self.metrics.messages += 1
+        await self.events.publish(
+            "message.customer", {"sessionId": session_id, "userId": user_id, "text": text}
+        )
         await self.notifier.customer_message(
             session_id, {**user_entry, "sessionId": session_id}, skip_sid=origin_sid
         )
@@ -183,6 +214,15 @@ class ChatService:
                     return await self._bot_turn(session, user_entry, position, meanwhile=True)
             return await self._held(session, user_entry)
         return await self._bot_turn(session, user_entry, position)
+
+    def language_of(self, session: Session, detected: str | None = None) -> str:
+        """The language of the texts the server writes to this customer: the widget's
+        setting or the browser's (kept with the session), else the message's, else the
+        knowledge base's; one with a catalogue (English otherwise)."""
+        for candidate in (session.metadata.get("language"), detected, self.knowledge_language):
+            if isinstance(candidate, str) and self.catalogues.has(candidate):
+                return candidate
+        return "en"
 
     async def _bot_turn(
         self,
@@ -198,17 +238,26 @@ class ChatService:
         history = tuple(t for t in map(entry_turn, previous[-self.max_history :]) if t is not None)
         message_id = new_id(12)
         started = time.perf_counter()
-        reply = await self._answer(session_id, message_id, text, history)
-        reasons = self.policy.evaluate(text, reply, previous)
+        attempts = collect_attempts()
+        detected = user_entry.get("language")
+        language = self.language_of(session, detected)
+        reply = await self._answer(
+            session_id, message_id, text, history, detected or session.metadata.get("language")
+        )
+        reply, reasons = self._judge(text, reply, previous, detected)
         reach = await self.handoff.reach() if reasons and self.handoff else None
         zone = session.metadata.get("timezone")
         if meanwhile:
-            handoff_text = LATER
+            handoff_text = self.catalogues.text(language, "server.later")
         elif reach is not None and not reach.reachable and self.handoff:
-            handoff_text = self.handoff.away_text(reach, zone if isinstance(zone, str) else None)
+            handoff_text = self.handoff.away_text(
+                reach, zone if isinstance(zone, str) else None, language
+            )
         else:
-            handoff_text = HANDOFF
-        result = self._result(session_id, message_id, reply, reasons, user_entry, handoff_text)
+            handoff_text = ""
+        result = self._result(
+            session_id, message_id, reply, reasons, user_entry, language, handoff_text
+        )
         if meanwhile:  # already waiting for a person: no second handoff
             result = replace(result, reasons=(), status="escalated")
         await self.sessions.append(session_id, self._entry(result))
@@ -237,6 +286,16 @@ class ChatService:
                 next_opening=reach.next_opening.isoformat() if reach.next_opening else None,
             )
         self._count(result)
+        await self.events.publish(
+            "message.bot",
+            {
+                "sessionId": session_id,
+                "escalated": [r.rule for r in reasons] if first else [],
+                "attempts": [a.as_dict() for a in attempts],
+                "gap": gap_reason(reply, reasons) if not meanwhile else None,
+                "question": text,
+            },
+        )
         log.info(
             "message answered",
             extra={
@@ -251,10 +310,40 @@ class ChatService:
             await self.notifier.escalation(session_id, self.escalation_payload(result, user_id))
         return result
 
+    def _judge(
+        self,
+        text: str,
+        reply: Reply | None,
+        previous: list[dict[str, Any]],
+        detected: str | None,
+    ) -> tuple[Reply | None, list[Reason]]:
+        """The reply to give and the reasons to escalate. The built-in engine reads only the
+        knowledge base's language: for a message in another language it says so politely in
+        the customer's language when a catalogue has it, else the conversation escalates as
+        `unsupported_language`. Models answer any language from the same knowledge."""
+        foreign = (
+            reply is not None
+            and reply.provider == LocalResponder.name
+            and detected is not None
+            and detected != self.knowledge_language
+        )
+        if not foreign or reply is None or detected is None:
+            return reply, self.policy.evaluate(text, reply, previous)
+        if self.catalogues.has(detected):
+            name = self.catalogues.language_name(detected, self.knowledge_language)
+            polite = self.catalogues.text(detected, "server.unsupported_language", language=name)
+            return replace(reply, text=polite, sources=(), needs_human=False), (
+                self.policy.message_reasons(text)
+            )
+        return reply, self.policy.message_reasons(text) + self.policy.language_reasons(
+            detected, self.knowledge_language
+        )
+
     async def _held(self, session: Session, user_entry: dict[str, Any]) -> ChatResult:
         """A person is needed or has the conversation: no responder, at most a queue notice."""
         self.metrics.held_messages += 1
-        notice = await self.conversations.held_message(session, user_entry)
+        language = self.language_of(session, user_entry.get("language"))
+        notice = await self.conversations.held_message(session, user_entry, language)
         position = (
             await self.conversations.queue_position(session.id)
             if session.status == "escalated"
@@ -295,7 +384,12 @@ class ChatService:
         return await self.sessions.transcript(session.id, start, position - 2)
 
     async def _answer(
-        self, session_id: str, message_id: str, text: str, history: tuple[Turn, ...]
+        self,
+        session_id: str,
+        message_id: str,
+        text: str,
+        history: tuple[Turn, ...],
+        language: str | None = None,
     ) -> Reply | None:
         context: tuple[Source, ...] = ()
         if self.grounding is not None:
@@ -304,7 +398,14 @@ class ChatService:
                 Source(h.entry.id, h.entry.title, h.score, h.entry.url, h.entry.answer)
                 for h in match.hits
             )
-        prompt = Prompt(message=text, history=history, context=context, session_id=session_id)
+        prompt = Prompt(
+            message=text,
+            history=history,
+            context=context,
+            session_id=session_id,
+            language=language,
+            knowledge_language=self.knowledge_language,
+        )
         if self.redact_region is not None:
             prompt = redact_prompt(prompt, self.redact_region)
         await self.notifier.typing(session_id, True)
@@ -331,11 +432,21 @@ class ChatService:
         reply: Reply | None,
         reasons: list[Reason],
         user_entry: dict[str, Any],
-        handoff: str = HANDOFF,
+        language: str = "en",
+        away: str = "",
     ) -> ChatResult:
+        """The reply's text: the responder's, or the fixed sentences (in `language`) around
+        the handoff sentence, which is `away` when nobody can answer now."""
+        say = self.catalogues.text
+        handoff = away or say(language, "server.handoff")
         sources: tuple[Source, ...] = ()
         if reply is None:
-            text, confidence, provider, usage = f"{TROUBLE} {handoff}", 0.0, "none", None
+            text, confidence, provider, usage = (
+                f"{say(language, 'server.trouble')} {handoff}",
+                0.0,
+                "none",
+                None,
+            )
         else:
             confidence, provider, sources = reply.confidence, reply.provider, reply.sources
             usage = (
@@ -348,17 +459,17 @@ class ChatService:
             )
             rules = {r.rule for r in reasons}
             if "frustration" in rules:  # never an unrelated entry to an angry customer
-                text = f"{APOLOGY} {handoff}"
+                text = f"{say(language, 'server.apology')} {handoff}"
             elif "low_confidence" in rules:
-                text = f"{UNSURE} {handoff}"
-            elif reply.needs_human and handoff == HANDOFF:  # it says so itself, and truly
+                text = f"{say(language, 'server.unsure')} {handoff}"
+            elif reply.needs_human and not away:  # it says so itself, and truly
                 text = reply.text
             elif reply.needs_human:  # its own words, then honestly when someone can answer
                 text = f"{reply.text}\n\n{handoff}"
             elif "requested" in rules:  # not whatever entry the request happened to match
-                text = f"{OF_COURSE} {handoff}"
+                text = f"{say(language, 'server.of_course')} {handoff}"
             elif "repeated_failure" in rules:  # the same answer again would not help
-                text = f"{NOT_HELPED} {handoff}"
+                text = f"{say(language, 'server.not_helped')} {handoff}"
             elif reasons:
                 text = f"{reply.text}\n\n{handoff}"
             else:
@@ -374,6 +485,7 @@ class ChatService:
             reasons=tuple(reasons),
             usage=usage,
             user_message=user_entry,
+            language=language,
         )
 
     def _entry(self, result: ChatResult) -> dict[str, Any]:
@@ -387,6 +499,8 @@ class ChatService:
             "sources": [source_dict(s) for s in result.sources],
             "needsEscalation": result.needs_escalation,
         }
+        if result.language:
+            entry["language"] = result.language
         if result.reasons:
             entry["escalation"] = [r.as_dict() for r in result.reasons]
         if result.usage:

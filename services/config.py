@@ -129,6 +129,21 @@ class Settings(BaseSettings):
     knowledge_engine: Literal["classical", "semantic"] = "classical"
     semantic_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     retrieval_top_k: int = Field(default=3, ge=1, le=20)
+    knowledge_language: str = Field(
+        default="en", pattern=r"^[a-z]{2}$", description="the language the knowledge base is in"
+    )
+
+    # --- languages and the widget -------------------------------------------------
+    detect_languages: CommaList = Field(
+        default_factory=lambda: ["en", "de", "fr", "es", "it", "pt", "nl"],
+        description="languages the detector chooses from (empty: no detection)",
+    )
+    messages_dir: Path | None = Field(
+        default=None, description="per-language JSON overrides of the message catalogues"
+    )
+    widget_identity_secret: SecretStr | None = Field(
+        default=None, description="HMAC key for SupportBot.identify signatures"
+    )
     admin_api_key: SecretStr | None = None
 
     # --- agents (the human side) -------------------------------------------------
@@ -258,6 +273,41 @@ class Settings(BaseSettings):
         description="actions the bot must never promise to take itself",
     )
 
+    # --- analytics (services/analytics/) ---------------------------------------------------
+    analytics_timezone: str = Field(
+        default="UTC", description="IANA time zone whose calendar days the analytics count in"
+    )
+    assumed_resolution_after: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="seconds without a customer message after a bot answer: assumed resolved",
+    )
+    analytics_abandoned_after: float = Field(
+        default=1_800.0,
+        gt=0,
+        description="seconds an unclaimed escalation waits without a customer word: abandoned",
+    )
+    analytics_reopen_window: float = Field(
+        default=604_800.0, gt=0, description="seconds after a resolution that a return reopens"
+    )
+    analytics_store_questions: bool = Field(
+        default=True, description="keep unanswered questions (redacted) for the gaps report"
+    )
+    analytics_retention_days: float = Field(
+        default=30.0, gt=0, description="days unanswered questions are kept"
+    )
+    analytics_settle_interval: float = Field(
+        default=30.0, gt=0, description="seconds between runs of the outcome settling job"
+    )
+    analytics_prices: Annotated[dict[str, tuple[float, float]], NoDecode] = Field(
+        default_factory=lambda: {
+            "gpt-4.1-mini": (0.40, 1.60),
+            "gemini-2.5-flash": (0.30, 2.50),
+        },
+        description="model=input/output price per million tokens, comma-separated",
+    )
+    analytics_currency: str = Field(default="USD", description="the currency of ANALYTICS_PRICES")
+
     # --- privacy (services/guard/redact.py, services/privacy.py, services/rotate.py) -------
     redact_pii_for_llm: bool = Field(
         default=True, description="placeholders instead of e-mails, phones, cards, IBANs to models"
@@ -274,6 +324,7 @@ class Settings(BaseSettings):
         "cors_origins",
         "embed_origins",
         "escalation_keywords",
+        "detect_languages",
         "escalation_request_phrases",
         "escalation_priority_keywords",
         "ai_provider_order",
@@ -328,6 +379,35 @@ class Settings(BaseSettings):
             raise ValueError("WEBHOOK_CLAIM_IDLE must be longer than WEBHOOK_TIMEOUT")
         return self
 
+    @field_validator("analytics_timezone")
+    @classmethod
+    def _analytics_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("analytics_prices", mode="before")
+    @classmethod
+    def _prices(cls, value: object) -> object:
+        """`gpt-4.1-mini=0.40/1.60,gemini-2.5-flash=0.30/2.50` (per million tokens)."""
+        if not isinstance(value, str):
+            return value
+        prices: dict[str, tuple[float, float]] = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            model, sep, pair = item.partition("=")
+            given, slash, taken = pair.partition("/")
+            try:
+                prices[model.strip()] = (float(given), float(taken))
+            except ValueError:
+                raise ValueError(f"{item!r}: expected model=input/output, e.g. m=0.4/1.6") from None
+            if not (sep and slash and model.strip()):
+                raise ValueError(f"{item!r}: expected model=input/output, e.g. m=0.4/1.6")
+        return prices
+
     @field_validator("ai_provider_order")
     @classmethod
     def _known_providers(cls, value: list[str]) -> list[str]:
@@ -369,6 +449,8 @@ class Settings(BaseSettings):
         "smtp_password",
         "oncall_email",
         "transcript_retention_days",
+        "messages_dir",
+        "widget_identity_secret",
         mode="before",
     )
     @classmethod

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from redis.asyncio import Redis
 
 from services.agents import AgentService
+from services.analytics import Analytics
+from services.analytics.clock import Clock
 from services.chat import ChatService
 from services.config import Settings
 from services.conversations import ConversationService
@@ -22,8 +24,12 @@ from services.events import Events
 from services.guard.limits import RateLimits
 from services.handoff import Handoff
 from services.hours import BusinessHours, BusinessHoursError
+from services.i18n import Catalogues
+from services.i18n.catalogue import CatalogueError
+from services.identity import Identities
 from services.knowledge.formats import KnowledgeFormatError
 from services.knowledge.service import KnowledgeService
+from services.language import LanguageDetector
 from services.metrics import Metrics
 from services.notifier import Notifier
 from services.notify import Notifications
@@ -41,6 +47,13 @@ log = logging.getLogger(__name__)
 
 class StartupError(RuntimeError):
     """The service cannot start as configured; the message names the setting."""
+
+
+def language_detector(languages: list[str]) -> LanguageDetector:
+    try:
+        return LanguageDetector(languages)
+    except ValueError as exc:
+        raise StartupError(f"DETECT_LANGUAGES: {exc}") from exc
 
 
 def redis_location(dsn: str) -> str:
@@ -83,8 +96,10 @@ async def connect_redis(settings: Settings) -> Redis | None:
 
 
 class Container:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock = clock  # analytics time (tests move it); None: the system clock
+        self.analytics: Analytics | None = None  # counting, settling, reports
         self.metrics = Metrics()
         self.redis: Redis | None = None
         self.store: SessionStore | None = None
@@ -175,7 +190,12 @@ class Container:
             teams = TeamRules.parse(s.routing_teams, self.knowledge.entry)
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
+        try:
+            self.catalogues = await asyncio.to_thread(Catalogues.load, s.messages_dir)
+        except CatalogueError as exc:
+            raise StartupError(f"MESSAGES_DIR: {exc}") from exc
         self.conversations = ConversationService(
+            catalogues=self.catalogues,
             sessions=sessions,
             notifier=notifier or Notifier(),
             metrics=self.metrics,
@@ -192,6 +212,7 @@ class Container:
         except BusinessHoursError as exc:
             raise StartupError(f"BUSINESS_HOURS/BUSINESS_TIMEZONE/HOLIDAYS: {exc}") from exc
         self.handoff = Handoff(
+            catalogues=self.catalogues,
             sessions=sessions,
             notifier=notifier or Notifier(),
             hours=hours,
@@ -217,8 +238,19 @@ class Container:
         )
         for sink in self.notify.sinks:
             self.events.add(sink)
+        self.notify.worker.events = self.events  # delivery results, for analytics
+        self.analytics = Analytics(self.store.redis, s, clock=self.clock)
+        self.events.add(self.analytics)
+        self.analytics.start()
         await self.notify.start()
+        secret = s.widget_identity_secret
+        self.identities = Identities(
+            sessions, secret.get_secret_value().encode() if secret else None
+        )
         self.chat = ChatService(
+            catalogues=self.catalogues,
+            detector=language_detector(s.detect_languages),
+            knowledge_language=s.knowledge_language,
             sessions=sessions,
             conversations=self.conversations,
             handoff=self.handoff,
@@ -232,6 +264,7 @@ class Container:
             grounding_k=s.retrieval_top_k,
             notifier=notifier,
             redact_region=s.pii_phone_region if s.redact_pii_for_llm else None,
+            events=self.events,
         )
         log.info(
             "started",
@@ -243,6 +276,8 @@ class Container:
         )
 
     async def aclose(self) -> None:
+        if self.analytics is not None:
+            await self.analytics.aclose()
         if self.privacy is not None:
             await self.privacy.aclose()
         if self.notify is not None:

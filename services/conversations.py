@@ -31,6 +31,7 @@ from services.errors import (
     TransitionRefused,
 )
 from services.events import Events
+from services.i18n import Catalogues
 from services.metrics import Metrics
 from services.notifier import Notifier
 from services.routing import Router
@@ -43,11 +44,9 @@ URGENT = re.compile(r"(?<!\w)(urgent|emergency|asap|immediately)(?!\w)", re.I)
 PREVIEW = 140
 PREVIEWED = ("user", "agent", "assistant")  # the queue's preview skips system lines and notes
 OFFER_FIELDS = ("offerTo", "offerName", "offerExpires")
-PUBLISHED = ("escalated", "assigned", "resolved")  # as conversation.<event> to webhooks etc.
-QUEUE_NOTICE = "You're number {n} in the queue. A member of our team will be with you shortly."
-WAIT_NOTICE = (
-    "You're still in the queue; a member of our team will be with you as soon as possible."
-)
+# as conversation.<event> to the event sinks (webhooks take the types they know; analytics
+# also counts handed_back)
+PUBLISHED = ("escalated", "assigned", "resolved", "handed_back")
 
 
 class Actor(Protocol):
@@ -120,6 +119,7 @@ class ConversationService:
         max_message_length: int = 4000,
         events: Events | None = None,
         router: Router | None = None,
+        catalogues: Catalogues | None = None,
     ) -> None:
         self.sessions = sessions
         self.notifier = notifier
@@ -130,6 +130,7 @@ class ConversationService:
         self.max_message_length = max_message_length
         self.events = events or Events()
         self.router = router
+        self.catalogues = catalogues or Catalogues.bundled()
 
     # -- the steps -----------------------------------------------------------------
     async def escalate(
@@ -255,6 +256,7 @@ class ConversationService:
         }
         await self._step(session_id, "reply", actor, entry=entry)
         self.metrics.agent_messages += 1
+        await self.events.publish("message.agent", {"sessionId": session_id, "agentId": actor.id})
         payload = {
             "sessionId": session_id,
             "messageId": entry["id"],
@@ -308,8 +310,11 @@ class ConversationService:
         if session.status == "escalated":  # everyone sees who is still waiting, and what they say
             await self._queue_event("updated", session.id)
 
-    async def held_message(self, session: Session, entry: dict[str, Any]) -> str | None:
-        """A customer message while a person is needed: to the agents; maybe a queue notice."""
+    async def held_message(
+        self, session: Session, entry: dict[str, Any], language: str = "en"
+    ) -> str | None:
+        """A customer message while a person is needed: to the agents; maybe a queue notice
+        (`server.queue_notice` / `server.wait_notice` in the customer's language)."""
         await self.customer_wrote(session, entry)
         if session.status != "escalated":
             return None
@@ -317,7 +322,10 @@ class ConversationService:
             return None
         position = await self.queue_position(session.id)
         online = await self.presence.online_count() if self.presence else 0
-        return QUEUE_NOTICE.format(n=position) if position and online else WAIT_NOTICE
+        say = self.catalogues.text
+        if position and online:
+            return say(language, "server.queue_notice", n=position)
+        return say(language, "server.wait_notice")
 
     async def rate(self, session_id: str, rating: int, comment: str | None) -> dict[str, Any]:
         """The customer's rating of the last resolved episode; once per episode."""

@@ -53,6 +53,10 @@ class StorageUnavailable(DomainError):
     status, code, title = 503, "STORAGE_UNAVAILABLE", "Session storage unavailable"
 
 
+class InvalidRange(DomainError):
+    status, code, title = 400, "INVALID_RANGE", "Invalid range"
+
+
 class InvalidKnowledge(DomainError):
     status, code, title = 400, "INVALID_KNOWLEDGE", "Invalid knowledge base"
 

@@ -17,27 +17,15 @@ from typing import Any, Protocol
 
 from services.background import Periodic
 from services.hours import BusinessHours, describe
+from services.i18n import Catalogues
 from services.notifier import Notifier
 from services.sessions import SessionManager, iso, new_id
 from services.store import now_ms
 
 log = logging.getLogger(__name__)
 
-AWAY_CLOSED = (
-    "Our team is away right now and back {when}. Leave your e-mail address and we'll answer "
-    "you there."
-)
-AWAY_CLOSED_UNKNOWN = (
-    "Our team is away right now. Leave your e-mail address and we'll answer you there."
-)
-AWAY_NOBODY = (
-    "Nobody from our team is available right now. Leave your e-mail address and we'll answer "
-    "you there as soon as someone is back."
-)
-TAKING_LONG = (
-    "Sorry for the wait: nobody has been able to pick this up yet. Leave your e-mail address "
-    "and we'll answer you there, or keep waiting here."
-)
+# The customer's sentences come from the catalogues (services/i18n, `server.away_*`,
+# `server.taking_long`), in the customer's language.
 
 
 class Presence(Protocol):
@@ -72,6 +60,7 @@ class Handoff:
         off_hours_bot: bool = True,
         timeout_ms: int = 300_000,
         clock: Callable[[], datetime] = utc_now,
+        catalogues: Catalogues | None = None,
     ) -> None:
         self.sessions = sessions
         self.notifier = notifier
@@ -80,6 +69,7 @@ class Handoff:
         self.off_hours_bot = off_hours_bot
         self.timeout_ms = timeout_ms
         self.clock = clock
+        self.catalogues = catalogues or Catalogues.bundled()
         self._watch = Periodic("handoff watch", min(30.0, max(0.2, timeout_ms / 4000)), self.sweep)
 
     async def reach(self) -> Reach:
@@ -94,12 +84,14 @@ class Handoff:
             return 0
         return sum(a.get("presence") == "online" for a in await self.presence.online())
 
-    def away_text(self, reach: Reach, zone: str | None = None) -> str:
+    def away_text(self, reach: Reach, zone: str | None = None, language: str = "en") -> str:
+        say = self.catalogues.text
         if reach.open:
-            return AWAY_NOBODY
+            return say(language, "server.away_nobody")
         if reach.next_opening is None:
-            return AWAY_CLOSED_UNKNOWN
-        return AWAY_CLOSED.format(when=describe(reach.next_opening, self.clock(), zone))
+            return say(language, "server.away_closed_unknown")
+        when = describe(reach.next_opening, self.clock(), zone, self.catalogues, language)
+        return say(language, "server.away_closed", when=when)
 
     async def offer_contact(self, session_id: str, episode: int, reach: Reach, text: str) -> bool:
         """Tell the page to show the e-mail form (once per episode); True if offered now."""
@@ -110,6 +102,12 @@ class Handoff:
             payload["nextOpening"] = reach.next_opening.isoformat()
         await self.notifier.to_customer(session_id, "contact-requested", payload)
         return True
+
+    async def customer_language(self, session_id: str) -> str:
+        """The language the session was started in (widget setting or browser), else English."""
+        session = await self.sessions.get(session_id)
+        language = session.metadata.get("language")
+        return language if isinstance(language, str) and self.catalogues.has(language) else "en"
 
     # -- the watch ---------------------------------------------------------------------
     def start(self) -> None:
@@ -133,13 +131,16 @@ class Handoff:
                 continue
             episode = int(f.get("episode") or 1)
             reach = Reach(True, await self.available(), None)
-            if not await self.offer_contact(snap.session_id, episode, reach, TAKING_LONG):
+            taking_long = self.catalogues.text(
+                await self.customer_language(snap.session_id), "server.taking_long"
+            )
+            if not await self.offer_contact(snap.session_id, episode, reach, taking_long):
                 continue
             handled += 1
             entry = {
                 "id": new_id(12),
                 "role": "assistant",
-                "content": TAKING_LONG,
+                "content": taking_long,
                 "timestamp": iso(now_ms()),
                 "provider": "none",
                 "confidence": 0.0,
@@ -153,7 +154,7 @@ class Handoff:
                 {
                     "sessionId": snap.session_id,
                     "messageId": entry["id"],
-                    "message": TAKING_LONG,
+                    "message": taking_long,
                     "timestamp": entry["timestamp"],
                     "isBot": True,
                     "needsEscalation": True,

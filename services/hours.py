@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.i18n import Catalogues
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 RULE = re.compile(
     r"^(?P<days>[a-z]{3}(?:\s*-\s*[a-z]{3})?(?:\s*,\s*[a-z]{3}(?:\s*-\s*[a-z]{3})?)*)\s+"
@@ -137,9 +139,17 @@ class BusinessHours:
         }
 
 
-def describe(moment: datetime, now: datetime, zone_name: str | None = None) -> str:
-    """'today at 14:00', 'tomorrow at 09:00' or 'on Monday 5 January at 09:00', in the
-    customer's zone when known (valid IANA name), else the moment's own, with the zone named."""
+def describe(
+    moment: datetime,
+    now: datetime,
+    zone_name: str | None = None,
+    catalogues: Catalogues | None = None,
+    language: str = "en",
+) -> str:
+    """'today at 14:00', 'tomorrow at 09:00' or 'on Monday 5 January at 09:00' (in `language`,
+    from the catalogues), in the customer's zone when known (valid IANA name), else the
+    moment's own, with the zone named."""
+    texts = catalogues or Catalogues.bundled()
     zone = moment.tzinfo
     if zone_name:
         try:
@@ -150,9 +160,18 @@ def describe(moment: datetime, now: datetime, zone_name: str | None = None) -> s
     clock = local.strftime("%H:%M")
     label = zone_name or getattr(zone, "key", None) or local.strftime("%Z")
     if local.date() == today:
-        when = f"today at {clock}"
+        when = texts.text(language, "server.when_today", clock=clock)
     elif local.date() == today + timedelta(days=1):
-        when = f"tomorrow at {clock}"
+        when = texts.text(language, "server.when_tomorrow", clock=clock)
     else:
-        when = f"on {local.strftime('%A')} {local.day} {local.strftime('%B')} at {clock}"
-    return f"{when} ({label} time)"
+        weekday = texts.words(language, "server.weekdays")[local.weekday()]
+        month = texts.words(language, "server.months")[local.month - 1]
+        when = texts.text(
+            language,
+            "server.when_date",
+            weekday=weekday,
+            day=local.day,
+            month=month,
+            clock=clock,
+        )
+    return texts.text(language, "server.when_zone", when=when, zone=label)

@@ -19,6 +19,7 @@ import socketio
 from handlers.limits import scope_address
 from services.chat import ChatService
 from services.errors import DomainError, RateLimited
+from services.i18n import negotiate
 from services.sessions import iso
 from sockets.agents import AgentNamespace
 from sockets.base import EventNamespace
@@ -34,6 +35,7 @@ class ChatNamespace(EventNamespace):
     def __init__(self, container: Any, schemas: EventSchemas) -> None:
         super().__init__("/", container, schemas)
         self.addresses: dict[str, str] = {}  # client address of each socket (rate limits)
+        self.accept_languages: dict[str, str] = {}  # each socket's Accept-Language header
 
     @property
     def chat(self) -> ChatService:
@@ -49,10 +51,13 @@ class ChatNamespace(EventNamespace):
                 {"code": exc.code, "message": exc.detail, **exc.extensions}
             ) from None
         self.addresses[sid] = address
+        if accept := environ.get("HTTP_ACCEPT_LANGUAGE"):
+            self.accept_languages[sid] = str(accept)[:256]
         log.debug("socket connected")
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         address = self.addresses.pop(sid, None)
+        self.accept_languages.pop(sid, None)
         if address is not None:
             await self.container.limits.close_socket(address)
         log.debug("socket disconnected")
@@ -64,7 +69,13 @@ class ChatNamespace(EventNamespace):
         else:
             await self.container.limits.hit("sessions", self.addresses.get(sid, "unknown"))
             session = await self.chat.start_session(
-                user_id=data["userId"], metadata=data.get("metadata")
+                user_id=data["userId"],
+                metadata=data.get("metadata"),
+                language=negotiate(
+                    self.chat.catalogues.languages,
+                    setting=data.get("language"),
+                    accept_language=self.accept_languages.get(sid),
+                ),
             )
             transcript = []
         await self.enter_room(sid, session_room(session.id))
@@ -119,6 +130,17 @@ class ChatNamespace(EventNamespace):
             {"sessionId": data["sessionId"], "ticketId": ticket.id, "created": created},
             to=sid,
         )
+
+    async def on_identify(self, sid: str, data: Any) -> None:
+        data = self.check("identify", data)
+        identity = await self.container.identities.identify(
+            data["sessionId"],
+            user_id=data["userId"],
+            name=data.get("name"),
+            email=data.get("email"),
+            signature=data.get("signature"),
+        )
+        await self.emit("identified", {"sessionId": data["sessionId"], **identity}, to=sid)
 
     async def on_join_agents(self, sid: str, data: Any) -> None:
         data = self.check("join-agents", data)

@@ -16,6 +16,7 @@ EVENT_SCHEMAS = {
     "typing": "TypingEvent",
     "rate": "RateEvent",
     "leave-contact": "LeaveContactEvent",
+    "identify": "IdentifyEvent",
     "agent:typing": "AgentTypingEvent",
     "agent:set-presence": "SetPresenceEvent",
     "agent:watch": "WatchEvent",

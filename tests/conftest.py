@@ -133,11 +133,12 @@ async def close_socketio_redis(app: Any) -> None:
             await client.aclose()
 
 
-async def start_server(settings: Settings) -> RunningServer:
+async def start_server(settings: Settings, clock: Any = None) -> RunningServer:
+    """`clock`: the analytics' time (seconds since the epoch), for tests that move it."""
     from app import create_app
 
     port = free_port()
-    app = create_app(settings)
+    app = create_app(settings, clock)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

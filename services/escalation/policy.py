@@ -17,6 +17,9 @@ Rules, each with a stable name used in replies, events and counters (and its set
   technical_error   no responder could answer
   safety            the model's reply leaked the system prompt or its canary and was
                     replaced by a safe answer (services/guard/output.py)
+  unsupported_language  the built-in engine (which reads only KNOWLEDGE_LANGUAGE) got a
+                    message in another language for which it has no catalogue to say so
+                    politely (services/i18n); with a catalogue it says so and keeps it
 
 Separately, `priority` puts a conversation whose message has an ESCALATION_PRIORITY_KEYWORDS
 word ahead in the agents' queue.
@@ -123,6 +126,12 @@ class EscalationPolicy:
         if frustrated := self.frustration.find(message):
             reasons.append(Reason("frustration", frustrated.detail))
         return reasons + self.keyword_reasons(message)
+
+    @staticmethod
+    def language_reasons(language: str, knowledge_language: str) -> list[Reason]:
+        """`unsupported_language`: the built-in engine cannot read the customer's language."""
+        detail = f"the customer writes {language}; the knowledge base is in {knowledge_language}"
+        return [Reason("unsupported_language", detail)]
 
     def reply_reasons(self, reply: Reply | None) -> list[Reason]:
         if reply is None:

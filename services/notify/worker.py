@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from services.errors import DomainError
+from services.events import EventSink
 from services.notify.endpoints import EndpointStore
 from services.notify.webhooks import GROUP, Keys, WebhookOutbox, sign_headers
 from services.sessions import iso, new_id
@@ -68,6 +69,7 @@ class DeliveryWorker:
         ttl: int,
     ) -> None:
         self.redis = redis
+        self.events: EventSink | None = None  # told of each delivery that ended (analytics)
         self.keys = Keys(key_prefix)
         self.outbox = outbox
         self.endpoints = endpoints
@@ -339,6 +341,9 @@ class DeliveryWorker:
             "status": status,
             "latency_ms": latency,
         }
+        if self.events is not None and record["status"] in ("succeeded", "failed"):
+            result = "delivered" if record["status"] == "succeeded" else "failed"
+            await self.events.publish("webhook.delivery", {"result": result})
         if error is None:
             log.info("webhook delivered", extra=extra)
         elif record["status"] == "failed":

@@ -47,6 +47,8 @@ class Prompt:
     history: tuple[Turn, ...] = ()
     context: tuple[Source, ...] = ()
     session_id: str | None = None
+    language: str | None = None  # the customer's (detected), when known
+    knowledge_language: str = "en"  # the knowledge base's (KNOWLEDGE_LANGUAGE)
 
 
 @dataclass(frozen=True, slots=True)

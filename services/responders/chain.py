@@ -47,6 +47,8 @@ from typing import Any
 from services.guard.budget import TokenBudget, estimate
 from services.guard.output import SAFE_ANSWER, SAFETY, OutputGuard, StreamScreen
 from services.metrics import Metrics
+from services.responders.attempts import Attempt
+from services.responders.attempts import record as record_attempt
 from services.responders.base import Delta, Prompt, Reply, Reset, Responder, ResponderError
 from services.responders.breaker import CLOSED, CircuitBreaker
 
@@ -451,6 +453,16 @@ class ResponderChain(Responder):
         link.last_latency_ms = round((time.perf_counter() - started) * 1000, 2)
         link.total_latency_ms += link.last_latency_ms
         usage = reply.usage
+        record_attempt(
+            Attempt(
+                link.name,
+                link.model,
+                True,
+                link.last_latency_ms,
+                usage.prompt_tokens if usage else 0,
+                usage.completion_tokens if usage else 0,
+            )
+        )
         if usage:
             link.tokens["prompt"] += usage.prompt_tokens
             link.tokens["completion"] += usage.completion_tokens

@@ -111,8 +111,36 @@ def knowledge_block(context: tuple[Source, ...]) -> str:
     return "<knowledge>\n" + "\n".join(parts) + "\n</knowledge>"
 
 
+#: Language names for the model's instruction (any other code is given as it is).
+LANGUAGE_NAMES = {
+    "en": "English",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+    "pl": "Polish",
+}
+
+
+def language_line(prompt: Prompt) -> str:
+    """The answer's language: the customer's (detected), from knowledge in the base's own."""
+    if not prompt.language:
+        return ""
+    said = LANGUAGE_NAMES.get(prompt.language, prompt.language)
+    line = f"Language: the customer writes in {said}; answer in {said}"
+    if prompt.language != prompt.knowledge_language:
+        known = LANGUAGE_NAMES.get(prompt.knowledge_language, prompt.knowledge_language)
+        line += f", from the knowledge above although it is written in {known}"
+    return line + ".\n\n"
+
+
 def user_turn(prompt: Prompt) -> str:
-    return f"{knowledge_block(prompt.context)}\n\n{customer_block(prompt.message)}"
+    return (
+        f"{knowledge_block(prompt.context)}\n\n{language_line(prompt)}"
+        f"{customer_block(prompt.message)}"
+    )
 
 
 def history_text(turn: Turn) -> str:
