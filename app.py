@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import connexion
 import socketio
+import uvicorn
 from connexion.options import SwaggerUIOptions
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
@@ -28,9 +32,11 @@ from services.container import Container
 from services.contract import api_spec, bundled_spec
 from services.logs import configure_logging
 from sockets.chat import close_redis_manager, create_socket_server, use_redis_manager
+from sockets.drain import drop_transports
 from sockets.notifier import SocketNotifier
 
 ROOT = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> ASGIApp:
@@ -49,6 +55,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         try:
             yield {"container": container}
         finally:
+            # Uvicorn has stopped listening and waited for HTTP requests; socket events
+            # being answered finish now (up to SHUTDOWN_GRACE) while Redis is still open.
+            if not await container.inflight.wait_idle():
+                log.warning("shutdown grace over: %d socket events cut", container.inflight.count)
             await sio.namespace_handlers["/agents"].aclose()
             await container.aclose()
             if container.redis is not None:
@@ -82,7 +92,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     static = Starlette(
         routes=[Mount("/", StaticFiles(directory=ROOT / "public", html=True, check_dir=False))]
     )
-    return SecurityHeaders(
+
+    async def drain() -> None:
+        """SIGTERM, once the listener is closed: the grace starts, sockets go elsewhere."""
+        container.inflight.begin_drain()
+        await drop_transports(sio)
+
+    app = SecurityHeaders(
         RequestContext(
             SocketGuard(
                 socketio.ASGIApp(
@@ -95,6 +111,30 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ),
         settings,
     )
+    app.drain = drain  # type: ignore[attr-defined]  # for GracefulServer (python -m app)
+    return app
+
+
+class GracefulServer(uvicorn.Server):
+    """Uvicorn, stopping for a rolling restart: on SIGTERM it closes its listener (new
+    connections are refused, so the balancer picks another instance), tells the sockets to
+    reconnect (sockets/drain.py), then lets requests and replies in flight finish for up to
+    SHUTDOWN_GRACE seconds (uvicorn's graceful timeout, then the lifespan's wait)."""
+
+    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(config)
+        self.drain = drain
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        try:
+            await self.drain()
+        except Exception:
+            log.exception("telling sockets to reconnect failed")
+        await super().shutdown()
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -102,7 +142,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
     return {
         "host": settings.host,
         "port": settings.port,
-        "timeout_graceful_shutdown": 5,
+        "timeout_graceful_shutdown": settings.shutdown_grace,
         "access_log": False,  # RequestContext logs one line per request, with its id
         "server_header": False,
         # X-Forwarded-For is believed only from TRUSTED_PROXIES (services/guard/limits.py);
@@ -124,10 +164,9 @@ def server_options(settings: Settings) -> dict[str, Any]:
 
 def main() -> None:
     """`python -m app`: serve on HOST:PORT from the settings (and .env)."""
-    import uvicorn
-
     settings = load_settings()
-    uvicorn.run(create_app(settings), **server_options(settings))
+    app: Any = create_app(settings)
+    GracefulServer(uvicorn.Config(app, **server_options(settings)), app.drain).run()
 
 
 if __name__ == "__main__":

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     max_connections: int = Field(
         default=1000, ge=0, description="open connections per process (0: no limit)"
     )
+    shutdown_grace: float = Field(
+        default=10, ge=0, le=300, description="seconds to finish replies in flight on SIGTERM"
+    )
 
     # --- redis ---------------------------------------------------------------
     redis_url: str | None = None

@@ -27,6 +27,7 @@ from services.hours import BusinessHours, BusinessHoursError
 from services.i18n import Catalogues
 from services.i18n.catalogue import CatalogueError
 from services.identity import Identities
+from services.inflight import InFlight
 from services.knowledge.formats import KnowledgeFormatError
 from services.knowledge.service import KnowledgeService
 from services.language import LanguageDetector
@@ -115,6 +116,7 @@ class Container:
         self.notify: Notifications | None = None  # webhooks and on-call e-mail
         self.limits: RateLimits | None = None  # rate limits (services/guard/limits.py)
         self.privacy: PrivacyService | None = None  # erasure, export, retention
+        self.inflight = InFlight(settings.shutdown_grace)  # socket events being answered
 
     async def start(self, notifier: Notifier | None = None) -> None:
         s = self.settings

@@ -50,7 +50,8 @@ class EventNamespace(socketio.AsyncNamespace):
             await self.fail(sid, "UNKNOWN_EVENT", f"unknown event {event[:64]!r}")
             return None
         try:
-            return await handler(sid, args[1] if len(args) > 1 else None)
+            async with self.container.inflight.track():  # a stopping instance lets it finish
+                return await handler(sid, args[1] if len(args) > 1 else None)
         except DomainError as exc:
             log.info("socket event refused", extra={"event": event, "code": exc.code})
             await self.fail(sid, exc.code, exc.detail, exc.extensions)
