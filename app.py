@@ -25,12 +25,22 @@ from starlette.types import ASGIApp
 from handlers import problems
 from handlers.headers import SecurityHeaders
 from handlers.limits import RequestLimit
-from handlers.middleware import BodyLimit, RequestContext, SocketGuard, split_traffic
+from handlers.middleware import (
+    API_PREFIXES,
+    ASYNCAPI_PATH,
+    SPEC_PATH,
+    BodyLimit,
+    RequestContext,
+    SocketGuard,
+    split_traffic,
+)
+from handlers.observe import HttpObserver, MetricsServer, RouteTemplates
 from services.analytics.clock import Clock
 from services.config import Settings, load_settings
 from services.container import Container
 from services.contract import api_spec, bundled_spec
 from services.logs import configure_logging
+from services.tracing import configure_tracing
 from sockets.chat import close_redis_manager, create_socket_server, use_redis_manager
 from sockets.drain import drop_transports
 from sockets.notifier import SocketNotifier
@@ -43,6 +53,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     """The app; `clock` (seconds since the epoch) is the analytics' time, for tests."""
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.pii_phone_region)
+    configure_tracing(settings.version)  # OTLP export when OTEL_* ask for it and otel is in
     container = Container(settings, clock)
     spec = api_spec(settings.max_message_length)
     sio = create_socket_server(container, spec)
@@ -50,6 +61,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any):
         await container.start(notifier=SocketNotifier(sio))
+        metrics_server = None
+        if settings.metrics_port:  # /metrics without credentials, for a private network
+            metrics_server = MetricsServer(
+                container.prometheus, settings.host, settings.metrics_port
+            )
+            await metrics_server.start()
         if container.redis is not None:
             use_redis_manager(sio, settings.redis_dsn, f"{settings.redis_key_prefix}socketio")
         try:
@@ -60,6 +77,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             if not await container.inflight.wait_idle():
                 log.warning("shutdown grace over: %d socket events cut", container.inflight.count)
             await sio.namespace_handlers["/agents"].aclose()
+            if metrics_server is not None:
+                await metrics_server.aclose()
             await container.aclose()
             if container.redis is not None:
                 await close_redis_manager(sio)
@@ -92,6 +111,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     static = Starlette(
         routes=[Mount("/", StaticFiles(directory=ROOT / "public", html=True, check_dir=False))]
     )
+    routes = RouteTemplates(  # labels and span names: the spec's templates, never ids
+        [("/api/v1", spec["paths"]), ("", bundled_spec("root.yaml")["paths"])],
+        fixed=(SPEC_PATH, ASYNCAPI_PATH, "/api/v1/ui/"),
+    )
 
     async def drain() -> None:
         """SIGTERM, once the listener is closed: the grace starts, sockets go elsewhere."""
@@ -103,8 +126,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             SocketGuard(
                 socketio.ASGIApp(
                     sio,
-                    other_asgi_app=RequestLimit(
-                        BodyLimit(split_traffic(api, static, json.dumps(spec).encode())), container
+                    other_asgi_app=HttpObserver(
+                        RequestLimit(
+                            BodyLimit(split_traffic(api, static, json.dumps(spec).encode())),
+                            container,
+                        ),
+                        container.metrics,
+                        routes,
+                        API_PREFIXES,
                     ),
                 )
             )

@@ -16,7 +16,7 @@ from services.logs import request_id_var, session_id_var
 from services.sessions import new_id
 
 log = logging.getLogger("app")
-API_PREFIXES = ("/api/", "/health")
+API_PREFIXES = ("/api/", "/health", "/metrics")
 SPEC_PATH = "/api/v1/openapi.json"
 ASYNCAPI_PATH = "/api/v1/asyncapi.json"  # the Socket.IO events (services/asyncapi.py)
 

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     )
     host: str = "0.0.0.0"
     port: int = Field(default=3000, ge=1, le=65535)
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="also serve /metrics here, without credentials"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     cors_origins: Annotated[list[str] | None, NoDecode] = Field(
         default=None, description="unset: * in development, same origin only in production"

@@ -35,6 +35,8 @@ from services.metrics import Metrics
 from services.notifier import Notifier
 from services.notify import Notifications
 from services.privacy import PrivacyService, UserIndex
+from services.prometheus import Exporter
+from services.redis_observe import observe_redis
 from services.responders.chain import ResponderChain
 from services.responders.factory import build_responders
 from services.responders.local import LocalResponder
@@ -102,6 +104,7 @@ class Container:
         self.clock = clock  # analytics time (tests move it); None: the system clock
         self.analytics: Analytics | None = None  # counting, settling, reports
         self.metrics = Metrics()
+        self.prometheus = Exporter(self)  # GET /metrics (services/prometheus.py)
         self.redis: Redis | None = None
         self.store: SessionStore | None = None
         self.knowledge: KnowledgeService | None = None
@@ -135,7 +138,8 @@ class Container:
             if self.redis
             else SessionStore(in_process_redis(), s.redis_key_prefix, backend="memory")
         )
-        self.limits = RateLimits.from_settings(s, self.redis, self.store.redis)
+        observe_redis(self.store.redis, self.metrics)  # latency histogram and spans
+        self.limits = RateLimits.from_settings(s, self.redis, self.store.redis, self.metrics)
         secret = s.agent_token_secret
         self.agents = AgentService(
             self.store.redis,
@@ -237,6 +241,7 @@ class Container:
             presence=self.agents,
             transcripts=sessions,
             in_process=self.redis is None,
+            metrics=self.metrics,
         )
         for sink in self.notify.sinks:
             self.events.add(sink)

@@ -8,6 +8,7 @@ from typing import Any
 
 import socketio
 
+from services import tracing
 from services.errors import DomainError
 from services.logs import request_id_var, session_id_var
 from services.sessions import new_id
@@ -34,7 +35,22 @@ class EventNamespace(socketio.AsyncNamespace):
         await self.emit("error", {"message": message, "code": code, **(extensions or {})}, to=sid)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
-        """Every event runs here: unknown events and failures become `error` events."""
+        """Every event runs here, traced (services/tracing.py); connections are counted."""
+        known = event in ("connect", "disconnect") or hasattr(self, "on_" + event.replace("-", "_"))
+        name = event if known else "unknown"
+        attributes = {"socketio.namespace": self.namespace, "socketio.event": name}
+        with tracing.span(f"socket {self.namespace} {name}", attributes, kind="server"):
+            result = await self._handle_event(event, *args)
+        metrics = self.container.metrics
+        if event == "connect" and result is not False:  # a refusal raised or returned False
+            metrics.socket_connections[self.namespace] += 1
+            metrics.sockets_open[self.namespace] += 1
+        elif event == "disconnect":
+            metrics.sockets_open[self.namespace] -= 1
+        return result
+
+    async def _handle_event(self, event: str, *args: Any) -> Any:
+        """Unknown events and failures become `error` events."""
         request_id_var.set(new_id(8))
         session_id_var.set(None)
         if event in ("connect", "disconnect"):

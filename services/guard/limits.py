@@ -36,6 +36,7 @@ from redis.exceptions import RedisError
 
 from services.config import Settings
 from services.errors import RateLimited
+from services.metrics import Metrics
 
 UNREACHABLE = (RedisError, StorageError, OSError)  # the counts' store is down: fail open
 
@@ -103,8 +104,10 @@ class RateLimits:
         key_prefix: str,
         max_sockets: int,
         trusted: Sequence[Network] = (),
+        metrics: Metrics | None = None,
     ) -> None:
         self.storage = storage
+        self.metrics = metrics or Metrics()  # refusals by limit
         self.limiter = MovingWindowRateLimiter(storage)
         self.items = items
         self.counters = counters
@@ -113,7 +116,9 @@ class RateLimits:
         self.trusted = list(trusted)
 
     @classmethod
-    def from_settings(cls, s: Settings, redis: Redis | None, counters: Redis) -> RateLimits:
+    def from_settings(
+        cls, s: Settings, redis: Redis | None, counters: Redis, metrics: Metrics | None = None
+    ) -> RateLimits:
         """On the shared Redis when there is one (its connection pool), else in memory."""
         storage: Storage
         if redis is not None:
@@ -139,6 +144,7 @@ class RateLimits:
             key_prefix=s.redis_key_prefix,
             max_sockets=s.rate_limit_sockets,
             trusted=parse_networks(s.trusted_proxies),
+            metrics=metrics,
         )
 
     def address(self, peer: str | None, forwarded_for: str | None) -> str:
@@ -171,8 +177,8 @@ class RateLimits:
         stats = await self.limiter.get_window_stats(item, kind, key)
         return max(1, math.ceil(stats.reset_time - time.time()))
 
-    @staticmethod
-    def _refusal(kind: Kind, retry_after: int) -> RateLimited:
+    def _refusal(self, kind: Kind, retry_after: int) -> RateLimited:
+        self.metrics.rate_limited[kind] += 1
         log.warning("rate limited", extra={"limit": kind, "retry_after": retry_after})
         return RateLimited(retry_after, f"{_MESSAGES[kind]}; try again in {retry_after} s")
 
@@ -193,6 +199,7 @@ class RateLimits:
             return
         if int(count) > self.max_sockets:
             await self.counters.decr(key)
+            self.metrics.rate_limited["sockets"] += 1
             log.warning("rate limited", extra={"limit": "sockets"})
             raise RateLimited(
                 60,

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from services.config import Settings
 from services.crypto import Sealer
 from services.events import EventSink
+from services.metrics import Metrics
 from services.notify.endpoints import (
     EVENT_TYPES,
     Endpoint,
@@ -50,6 +51,7 @@ class Notifications:
         presence: Presence | None = None,
         transcripts: Transcripts | None = None,
         in_process: bool = False,
+        metrics: Metrics | None = None,
     ) -> None:
         s = settings
         self.settings = settings
@@ -74,6 +76,7 @@ class Notifications:
             poll_interval=s.webhook_poll_interval,
             claim_idle=s.webhook_claim_idle,
             ttl=s.webhook_log_ttl,
+            metrics=metrics,
         )
         self.email: EmailSink | None = None
         if s.smtp_host and s.oncall_email:

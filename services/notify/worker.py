@@ -34,6 +34,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from services.errors import DomainError
 from services.events import EventSink
+from services.metrics import Metrics
 from services.notify.endpoints import EndpointStore
 from services.notify.webhooks import GROUP, Keys, WebhookOutbox, sign_headers
 from services.sessions import iso, new_id
@@ -67,8 +68,10 @@ class DeliveryWorker:
         poll_interval: float,
         claim_idle: float,
         ttl: int,
+        metrics: Metrics | None = None,
     ) -> None:
         self.redis = redis
+        self.metrics = metrics or Metrics()  # attempts by result
         self.events: EventSink | None = None  # told of each delivery that ended (analytics)
         self.keys = Keys(key_prefix)
         self.outbox = outbox
@@ -334,6 +337,7 @@ class DeliveryWorker:
             pipe.xack(k.stream, GROUP, entry_id)
             pipe.xdel(k.stream, entry_id)
             await pipe.execute()
+        self.metrics.webhook_deliveries[record["status"]] += 1
         extra = {
             "delivery_id": record["id"],
             "event_id": record["eventId"],

@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from services import tracing
 from services.guard.budget import TokenBudget, estimate
 from services.guard.output import SAFE_ANSWER, SAFETY, OutputGuard, StreamScreen
 from services.metrics import Metrics
@@ -254,6 +255,7 @@ class ResponderChain(Responder):
                 left = self._skip(link, f"breaker {link.breaker.state}", failures, left)
                 continue
             if left is not None:
+                self.metrics.failovers[(left[0].name, link.name)] += 1
                 log.info(
                     "switching responder",
                     extra={
@@ -277,6 +279,15 @@ class ResponderChain(Responder):
                 streamed = settled = False
                 error: ResponderError | None = None
                 screen = StreamScreen(self.guard) if self.guard else None
+                span = tracing.start_span(
+                    "responder attempt",
+                    {
+                        "gen_ai.provider.name": link.name,
+                        "gen_ai.request.model": link.model or link.name,
+                        "supportbot.attempt": attempt + 1,
+                        "supportbot.streaming": streaming,
+                    },
+                )
                 try:
                     async with aclosing(
                         self._attempt(link.responder, prompt, timeout, streaming)
@@ -285,6 +296,7 @@ class ResponderChain(Responder):
                             if isinstance(event, Reply):
                                 settled = True
                                 self._succeeded(link, event, started, attempt)
+                                _attempt_ended(span, "success", event)
                                 event = await self._settle(link, prompt, event)
                                 if screen and event.flag is None and (rest := screen.rest()):
                                     yield Delta(rest)
@@ -300,10 +312,12 @@ class ResponderChain(Responder):
                 except ResponderError as exc:
                     settled = True
                     error = exc
-                    self._failed(link, exc, attempt)
+                    self._failed(link, exc, attempt, started)
+                    _attempt_ended(span, "failure", reason=exc.reason)
                 finally:
                     if not settled:  # the caller went away mid-attempt: free a half-open probe
                         link.breaker.release()
+                        _attempt_ended(span, "cancelled")
                 failures.append((link.name, error.reason))
                 if streamed:
                     yield Reset(link.name, error.reason)
@@ -450,7 +464,9 @@ class ResponderChain(Responder):
             log.info("breaker closed", extra={"provider": link.name, "was": was})
         link.successes += 1
         link.last_success_at = _now_iso()
-        link.last_latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        seconds = time.perf_counter() - started
+        self.metrics.provider_latency.observe((link.name, "success"), seconds)
+        link.last_latency_ms = round(seconds * 1000, 2)
         link.total_latency_ms += link.last_latency_ms
         usage = reply.usage
         record_attempt(
@@ -477,7 +493,12 @@ class ResponderChain(Responder):
             },
         )
 
-    def _failed(self, link: Link, exc: ResponderError, attempt: int) -> None:
+    def _failed(
+        self, link: Link, exc: ResponderError, attempt: int, started: float | None = None
+    ) -> None:
+        if started is not None:
+            elapsed = time.perf_counter() - started
+            self.metrics.provider_latency.observe((link.name, "failure"), elapsed)
         link.failures += 1
         link.last_error = exc.reason + (f" ({exc.detail})" if exc.detail else "")
         link.last_error_at = _now_iso()
@@ -505,3 +526,18 @@ class ResponderChain(Responder):
                     "consecutive_failures": link.breaker.consecutive_failures,
                 },
             )
+
+
+def _attempt_ended(
+    span: Any, outcome: str, reply: Reply | None = None, *, reason: str | None = None
+) -> None:
+    """Close an attempt's span with its outcome and token counts (never the text)."""
+    span.set_attribute("supportbot.outcome", outcome)
+    if reason is not None:
+        span.set_attribute("supportbot.failure_reason", reason)
+        tracing.fail(span, reason)
+    usage = reply.usage if reply is not None else None
+    if usage:
+        span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+        span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+    span.end()
