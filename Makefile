@@ -11,6 +11,9 @@ LOCK     := requirements.lock
 DEV_LOCK := requirements-dev.lock
 DATA   ?= ../shared/data/clinc150/train_val.json
 ENGINE ?= classical
+PLOT   ?=
+# kb-eval also times the engine as it was at this commit (a temporary worktree); BASELINE= skips it
+BASELINE ?= 7934f6c
 
 .PHONY: run test lint lock install bench kb-eval kb-import agent-add key rotate-key clean
 
@@ -84,7 +87,8 @@ bench: $(TESTS)
 	$(PY) -m bench.escalation_eval
 
 kb-eval: $(TESTS)
-	HF_HUB_OFFLINE=1 $(PY) -m bench.kb_eval --data $(DATA) --engine $(ENGINE)
+	HF_HUB_OFFLINE=1 $(PY) -m bench.kb_eval --data $(DATA) --engine $(ENGINE) \
+	  --plot '$(PLOT)' --baseline '$(BASELINE)'
 
 kb-import: $(STAMP)
 	$(PY) -m services.knowledge.importer $(SRC)

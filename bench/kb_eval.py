@@ -1,9 +1,23 @@
-"""`make kb-eval DATA=path.json [ENGINE=classical|semantic]`: how good is the engine?
+"""`make kb-eval DATA=path.json [ENGINE=classical|semantic] [PLOT=path.png] [BASELINE=commit]`:
+how good is the engine, and how fast against an older one?
 
-Trains on `train` (+ `oos_train`), picks the out-of-scope threshold on `val` + `oos_val`,
-reports on `test` + `oos_test` (or on `val` when there is no test split). A CSV
-(`text,label`) without splits is split 80/20, stratified, with a fixed seed. Prints one
-JSON object.
+Trains on `train` (+ `oos_train`). The engine calibrates itself on held-out parts of its
+training data; the evaluation keeps the threshold data apart from what it reports on: with a
+`test` split, the threshold is picked on `val` + `oos_val` and the figures come from `test` +
+`oos_test`; without one, `val` + `oos_val` is halved (stratified, fixed seed), the threshold
+picked on each half is applied to the other, and the figures pool both halves. A CSV
+(`text,label`) without splits is split 80/20, stratified, with a fixed seed. Prints one JSON
+object.
+
+Out-of-scope shares: each dataset has its own share of out-of-scope queries (3 % in
+CLINC150's val, 18 % in its test). `oos_shares` re-weights the reported queries so that
+out-of-scope ones make up 3 %, 10 % and 20 % of the traffic and gives accuracy, out-of-scope
+precision and the expected calibration error at each (in-scope accuracy and out-of-scope
+recall do not depend on the share). `PLOT` draws the reliability diagram at those shares.
+
+Speed side by side: `BASELINE` (a commit) is checked out into a temporary git worktree
+outside the repository, its own kb_eval runs there on the same data in the same run, and
+`baseline` and `ratios` (new / old) are printed; the worktree is removed afterwards.
 
 Threshold rule (general, not tuned to a dataset): among thresholds that keep in-scope
 accuracy within one point of its best, take the one that refuses the most out-of-scope
@@ -15,8 +29,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -25,23 +44,58 @@ from services.knowledge.datasets import OOS_LABELS, knowledge_from_examples, loa
 from services.knowledge.engines import train_engine
 
 OOS = "oos"
+SHARES = (0.03, 0.10, 0.20)
+TOLERANCE = 0.01  # in-scope accuracy the threshold may give up for out-of-scope recall
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+def reliability(
+    confidence: np.ndarray, correct: np.ndarray, weights: np.ndarray | None = None, bins: int = 15
+) -> list[tuple[float, float, float]]:
+    """(mean confidence, accuracy, weight share) per non-empty confidence bin."""
+    w = np.ones(len(confidence)) if weights is None else weights
     edges = np.linspace(0, 1, bins + 1)
-    total = 0.0
+    out = []
     for lo, hi in itertools.pairwise(edges):
         chosen = (confidence > lo) & (confidence <= hi)
-        if chosen.any():
-            total += chosen.mean() * abs(correct[chosen].mean() - confidence[chosen].mean())
-    return float(total)
+        if chosen.any() and w[chosen].sum() > 0:
+            mass = w[chosen]
+            out.append(
+                (
+                    float(np.average(confidence[chosen], weights=mass)),
+                    float(np.average(correct[chosen], weights=mass)),
+                    float(mass.sum() / w.sum()),
+                )
+            )
+    return out
+
+
+def ece(
+    confidence: np.ndarray, correct: np.ndarray, weights: np.ndarray | None = None, bins: int = 15
+) -> float:
+    """Expected calibration error (15 equal-width bins), optionally weighted per query."""
+    return float(
+        sum(
+            share * abs(acc - conf)
+            for conf, acc, share in reliability(confidence, correct, weights, bins)
+        )
+    )
+
+
+def share_weights(truth: np.ndarray, share: float) -> np.ndarray:
+    """Per-query weights making out-of-scope queries `share` of the total."""
+    oos = truth == OOS
+    return np.where(oos, share / max(oos.sum(), 1), (1 - share) / max((~oos).sum(), 1))
 
 
 def decide(best: np.ndarray, confidence: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(confidence >= threshold, best, OOS)
 
 
-def scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | None]:
+def scores(
+    pred: np.ndarray, truth: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, float | None]:
+    w = np.ones(len(truth)) if weights is None else weights
     in_scope = truth != OOS
     out: dict[str, float | None] = {
         "in_scope_accuracy": float((pred[in_scope] == truth[in_scope]).mean())
@@ -49,18 +103,20 @@ def scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | None]:
     if (~in_scope).any():
         refused = pred == OOS
         out["oos_recall"] = float(refused[~in_scope].mean())
-        out["oos_precision"] = float((~in_scope)[refused].mean()) if refused.any() else None
+        out["oos_precision"] = (
+            float(np.average(~in_scope[refused], weights=w[refused])) if refused.any() else None
+        )
     else:
         out["oos_recall"] = out["oos_precision"] = None
-    out["accuracy"] = float((pred == truth).mean())
+    out["accuracy"] = float(np.average(pred == truth, weights=w))
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
 
 
 def pick_threshold(best: np.ndarray, confidence: np.ndarray, truth: np.ndarray) -> float:
     grid = np.round(np.arange(0.0, 0.96, 0.01), 2)
     results = [(t, scores(decide(best, confidence, t), truth)) for t in grid]
-    top = max(r["in_scope_accuracy"] for _, r in results)
-    allowed = [(t, r) for t, r in results if r["in_scope_accuracy"] >= top - 0.01]
+    top = max(r["in_scope_accuracy"] or 0 for _, r in results)
+    allowed = [(t, r) for t, r in results if (r["in_scope_accuracy"] or 0) >= top - TOLERANCE]
     return float(max(allowed, key=lambda tr: (tr[1]["oos_recall"] or 0, -tr[0]))[0])
 
 
@@ -81,11 +137,106 @@ def normalise(labels: list[str]) -> np.ndarray:
     return np.asarray([OOS if label.lower() in OOS_LABELS else label for label in labels])
 
 
+def cross_fitted_thresholds(
+    best: np.ndarray, confidence: np.ndarray, truth: np.ndarray
+) -> tuple[np.ndarray, list[float]]:
+    """Each query's threshold, picked on the other half of the split (stratified halves)."""
+    halves = train_test_split(np.arange(len(truth)), test_size=0.5, stratify=truth, random_state=0)
+    per_query = np.empty(len(truth))
+    picked = []
+    for pick_on, apply_to in (halves, halves[::-1]):
+        t = pick_threshold(best[pick_on], confidence[pick_on], truth[pick_on])
+        per_query[apply_to] = t
+        picked.append(t)
+    return per_query, picked
+
+
+def plot_reliability(
+    path: str, engine: str, confidence: np.ndarray, correct: np.ndarray, truth: np.ndarray
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (curve, mass) = plt.subplots(
+        2, 1, figsize=(6, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    curve.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfectly calibrated")
+    for share in SHARES:
+        weights = share_weights(truth, share)
+        points = reliability(confidence, correct, weights)
+        error = ece(confidence, correct, weights)
+        curve.plot(
+            [p[0] for p in points],
+            [p[1] for p in points],
+            marker="o",
+            label=f"{share:.0%} out-of-scope (ECE {error:.3f})",
+        )
+        mass.plot([p[0] for p in points], [p[2] for p in points], marker=".", label=f"{share:.0%}")
+    curve.set(ylabel="accuracy", title=f"Reliability of the {engine} engine's confidence")
+    curve.legend(loc="upper left")
+    mass.set(xlabel="confidence", ylabel="share of queries", xlim=(0, 1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_baseline(commit: str, data: str, engine: str) -> dict[str, object]:
+    """The older engine's own kb_eval, from a temporary worktree outside the repository."""
+    place = Path(tempfile.mkdtemp(prefix="kb-eval-baseline-"))
+    tree = place / "tree"
+    git = ["git", "-C", str(ROOT)]
+    subprocess.run([*git, "worktree", "add", "--detach", "--quiet", str(tree), commit], check=True)
+    try:
+        env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.kb_eval",
+                "--data",
+                str(Path(data).resolve()),
+                "--engine",
+                engine,
+            ],
+            cwd=tree,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        report: dict[str, object] = json.loads(done.stdout)
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=False)
+        subprocess.run([*git, "worktree", "prune"], check=False)
+        place.rmdir() if place.exists() and not any(place.iterdir()) else None
+    return {"commit": commit} | {
+        k: report.get(k)
+        for k in (
+            "reported_on",
+            "in_scope_accuracy",
+            "oos_recall",
+            "expected_calibration_error",
+            "train_seconds",
+            "predict_p50_ms",
+            "predict_p99_ms",
+            "peak_rss_mb",
+        )
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--engine", default="classical", choices=["classical", "semantic"])
+    parser.add_argument("--plot", default="", help="write the reliability diagram (PNG) here")
+    parser.add_argument(
+        "--baseline", default="", help="a commit whose engine is timed on the same data"
+    )
     args = parser.parse_args()
+
+    baseline = run_baseline(args.baseline, args.data, args.engine) if args.baseline else None
 
     dataset = load_dataset(args.data)
     train = dataset.split("train", "oos_train")
@@ -104,34 +255,63 @@ def main() -> None:
     train_seconds = time.perf_counter() - started
 
     has_oos = any(label.lower() in OOS_LABELS for _, label in val + report_on)
-    v_best, v_conf, _, _ = predict(engine, [t for t, _ in val])
-    threshold = (
-        pick_threshold(v_best, v_conf, normalise([label for _, label in val])) if has_oos else 0.0
-    )
     r_best, r_conf, r_top, latencies = predict(engine, [t for t, _ in report_on])
     truth = normalise([label for _, label in report_on])
     top_label = np.where(r_conf >= r_top - 1e-12, r_best, OOS)  # the argmax class, OOS included
+    correct = top_label == truth
 
     result: dict[str, object] = {
         "engine": args.engine,
         "data": args.data,
         "reported_on": "test" if test else "val",
+        "threshold_chosen_on": "val" if test else "the other half of val",
         "examples": len(report_on),
     }
     if has_oos:
-        result.update(scores(decide(r_best, r_conf, threshold), truth))
-        result["threshold"] = threshold
+        if test:
+            v_best, v_conf, _, _ = predict(engine, [t for t, _ in val])
+            threshold = pick_threshold(v_best, v_conf, normalise([label for _, label in val]))
+            per_query, picked = np.full(len(truth), threshold), [threshold]
+        else:
+            per_query, picked = cross_fitted_thresholds(r_best, r_conf, truth)
+        pred = np.where(r_conf >= per_query, r_best, OOS)
+        result.update(scores(pred, truth))
+        result["threshold"] = round(float(np.mean(picked)), 3)
         default = scores(decide(r_best, r_conf, 0.5), truth)
         result["at_default_threshold"] = {
             k: default[k] for k in ("in_scope_accuracy", "oos_recall", "oos_precision")
         }
+        result["oos_share"] = round(float((truth == OOS).mean()), 4)
+        result["oos_shares"] = {
+            f"{share:.2f}": {
+                k: v
+                for k, v in scores(pred, truth, share_weights(truth, share)).items()
+                if k in ("accuracy", "oos_precision")
+            }
+            | {
+                "expected_calibration_error": round(
+                    ece(r_top, correct, share_weights(truth, share)), 4
+                )
+            }
+            for share in SHARES
+        }
     else:
         result["accuracy"] = round(float((r_best == truth).mean()), 4)
-    result["expected_calibration_error"] = round(ece(r_top, top_label == truth), 4)
+    result["expected_calibration_error"] = round(ece(r_top, correct), 4)
     result["train_seconds"] = round(train_seconds, 2)
     result["predict_p50_ms"] = round(float(np.percentile(latencies, 50)), 3)
     result["predict_p99_ms"] = round(float(np.percentile(latencies, 99)), 3)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if baseline is not None:
+        result["baseline"] = baseline
+        result["ratios"] = {
+            key: round(float(result[key]) / float(old), 3)  # type: ignore[arg-type]
+            for key in ("train_seconds", "predict_p50_ms", "predict_p99_ms", "peak_rss_mb")
+            if isinstance(old := baseline.get(key), int | float) and old
+        }
+    if args.plot and has_oos:
+        plot_reliability(args.plot, args.engine, r_top, correct, truth)
+        result["plot"] = args.plot
     print(json.dumps(result, indent=2))
 
 

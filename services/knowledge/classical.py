@@ -2,13 +2,17 @@
 
 Features: TF-IDF over word 1-2-grams and character 2-5-grams (within word boundaries).
 Classifier: one linear SVM per entry (liblinear), trained in two threads. Confidence: a
-softmax over the SVM margins with a temperature fitted on held-out data (cross-validated
-on small knowledge bases, one held-out half on large ones), so that a confidence of 0.7
-is right about 70% of the time. Entries marked out-of-scope (examples of what the bot
-must not answer) form their own class; predicting it means "out of scope".
-A knowledge base with no out-of-scope examples of its own borrows general ones
-(`general_oos.txt`: weather, trivia, jokes, homework...), less any close to its own
-questions, so that "recommend me a movie" is refused rather than matched to a greeting.
+softmax over the SVM margins with a temperature, and an out-of-scope head (a temperature and
+bias of its own for the out-of-scope class), fitted on held-out data (cross-validated on
+small knowledge bases, one held-out half on large ones) with out-of-scope examples weighted
+to OOS_SHARE of the traffic, so that a confidence of 0.7 is right about 70% of the time
+whether few or many questions are out of scope. Entries marked out-of-scope (examples of
+what the bot must not answer) form their own class; predicting it means "out of scope".
+Every knowledge base also borrows general out-of-scope questions (`general_oos.txt`:
+weather, trivia, jokes, chit-chat, insults, jailbreak attempts...), less any close to its
+own questions, so that "recommend me a movie" or "you are a stupid bot" is refused rather
+than matched to a greeting or an article. Scoring a query is one sparse row times one dense
+matrix; its TF-IDF row is built directly (FastTransform), not through sklearn's transform.
 Article passages are retrieved by cosine similarity for grounding.
 """
 
@@ -16,10 +20,11 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize
 from scipy.sparse import csr_matrix, hstack
 from scipy.special import log_softmax, softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -32,6 +37,7 @@ OUT_OF_SCOPE = "__out_of_scope__"
 SMALL = 3000  # examples; below this, calibrate by 5-fold cross-validation
 GENERAL_OOS = Path(__file__).with_name("general_oos.txt")
 TOO_CLOSE = 0.5  # word cosine to a knowledge base question above which a general one is left out
+OOS_SHARE = 0.15  # out-of-scope share of traffic the calibration weighs its examples to
 BORROW_RATIO = 5  # borrowed out-of-scope examples, at most, per median examples of an entry
 
 
@@ -58,6 +64,55 @@ def borrowed_out_of_scope(questions: list[str], labels: list[str]) -> list[str]:
     return [kept[i] for i in np.linspace(0, len(kept) - 1, cap).round().astype(int)]
 
 
+class FastTransform:
+    """Fitted TF-IDF vectorizers side by side (sublinear tf, l2 norm each), as one CSR matrix.
+
+    The same numbers as sklearn's `transform` + `hstack`, without their per-call
+    validation and re-allocation, which cost milliseconds on a one-line query."""
+
+    def __init__(self, vectorizers: list[TfidfVectorizer]) -> None:
+        self.parts = []
+        offset = 0
+        for v in vectorizers:
+            vocabulary: dict[str, int] = v.vocabulary_
+            self.parts.append((v.build_analyzer(), vocabulary, v.idf_.astype(np.float32), offset))
+            offset += len(vocabulary)
+        self.width = offset
+
+    def __call__(self, texts: list[str]) -> csr_matrix:
+        indices: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        indptr = [0]
+        stored = 0
+        for text in texts:
+            for analyse, vocabulary, idf, offset in self.parts:
+                counts: dict[int, int] = {}
+                for token in analyse(text):
+                    column = vocabulary.get(token)
+                    if column is not None:
+                        counts[column] = counts.get(column, 0) + 1
+                if not counts:
+                    continue
+                columns = np.fromiter(counts, dtype=np.int32, count=len(counts))
+                tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+                weights = (np.log(tf) + 1) * idf[columns]
+                weights /= np.sqrt(weights @ weights)
+                order = np.argsort(columns)
+                indices.append(columns[order] + offset)
+                values.append(weights[order])
+                stored += len(columns)
+            indptr.append(stored)
+        return csr_matrix(
+            (
+                np.concatenate(values) if values else np.empty(0, np.float32),
+                np.concatenate(indices) if indices else np.empty(0, np.int32),
+                np.asarray(indptr),
+            ),
+            shape=(len(texts), self.width),
+            dtype=np.float32,
+        )
+
+
 class Features:
     """Word and character n-gram TF-IDF, side by side."""
 
@@ -82,13 +137,11 @@ class Features:
         ).tocsr()
         for vectorizer in (self.words, self.chars):
             vectorizer.stop_words_ = None  # every pruned n-gram: large, and only for introspection
+        self.fast = FastTransform([self.words, self.chars])
         return matrix
 
     def __call__(self, texts: list[str]) -> csr_matrix:
-        matrix: csr_matrix = hstack(
-            [self.words.transform(texts), self.chars.transform(texts)], dtype=np.float32
-        ).tocsr()
-        return matrix
+        return self.fast(texts)
 
 
 def fit_svm(features: csr_matrix, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,14 +168,62 @@ def fit_svm(features: csr_matrix, labels: np.ndarray) -> tuple[np.ndarray, np.nd
     return classes, weights, intercepts
 
 
-def fit_temperature(margins: np.ndarray, truth: np.ndarray) -> float:
-    """The softmax temperature (as a multiplier) that best explains held-out truth."""
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """Margins to probabilities: one softmax temperature for the entries' margins, and a
+    temperature and bias of its own for the out-of-scope class (the out-of-scope head).
+
+    Fitted by weighted log-loss on held-out margins, the out-of-scope examples weighted to
+    OOS_SHARE of the total whatever their share in the knowledge base, so the confidence
+    stays calibrated whether a few or a fifth of the questions are out of scope (a single
+    temperature fitted on CLINC150's 0.7 % made the calibration error grow from 0.034 at 3 %
+    out-of-scope traffic to 0.086 at 20 %)."""
+
+    temperature: float
+    oos_temperature: float = 0.0
+    oos_bias: float = 0.0
+
+    def logits(self, margins: np.ndarray, oos_column: int | None) -> np.ndarray:
+        logits = margins * self.temperature
+        if oos_column is not None:
+            logits[:, oos_column] = margins[:, oos_column] * self.oos_temperature + self.oos_bias
+        return logits
+
+
+def fit_calibration(margins: np.ndarray, truth: np.ndarray, oos_column: int | None) -> Calibration:
+    """The calibration that best explains held-out truth (see Calibration)."""
+    is_oos = truth == oos_column if oos_column is not None else np.zeros(len(truth), bool)
+    if is_oos.any() and (~is_oos).any():
+        weights = np.where(is_oos, OOS_SHARE / is_oos.sum(), (1 - OOS_SHARE) / (~is_oos).sum())
+    else:
+        weights = np.full(len(truth), 1 / len(truth))
     rows = np.arange(len(truth))
+    in_scope = np.ones(margins.shape[1], bool)
+    if oos_column is not None:
+        in_scope[oos_column] = False
+    truth_margin = margins[rows, truth]
 
-    def nll(t: float) -> float:
-        return float(-log_softmax(margins * t, axis=1)[rows, truth].mean())
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        calibration = Calibration(*map(float, params))
+        log_p = log_softmax(calibration.logits(margins, oos_column), axis=1)
+        p = np.exp(log_p)
+        nll = float(-(weights * log_p[rows, truth]).sum())
+        # d(-log p_truth)/d(param) = E_p[d logit/d param] - d logit_truth/d param
+        expected_in = (p[:, in_scope] * margins[:, in_scope]).sum(axis=1)
+        grad_t = (weights * (expected_in - np.where(is_oos, 0.0, truth_margin))).sum()
+        if oos_column is None:
+            return nll, np.array([grad_t, 0.0, 0.0])
+        p_oos, m_oos = p[:, oos_column], margins[:, oos_column]
+        grad_ot = (weights * (p_oos * m_oos - np.where(is_oos, m_oos, 0.0))).sum()
+        grad_b = (weights * (p_oos - is_oos)).sum()
+        return nll, np.array([grad_t, grad_ot, grad_b])
 
-    return float(minimize_scalar(nll, bounds=(0.05, 100.0), method="bounded").x)
+    start = np.array([5.0, 5.0 if oos_column is not None else 0.0, 0.0])
+    bounds = [(0.05, 100.0), (0.0, 100.0), (-20.0, 20.0)]
+    if oos_column is None:
+        bounds[1] = bounds[2] = (0.0, 0.0)
+    found = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    return Calibration(*map(float, found.x))
 
 
 def held_out_margins(
@@ -170,7 +271,7 @@ class ClassicalEngine(Engine):
         classes: np.ndarray,
         weights: np.ndarray,
         intercepts: np.ndarray,
-        temperature: float,
+        calibration: Calibration,
         passages: PassageIndex | None,
     ) -> None:
         self.kb = kb
@@ -178,13 +279,14 @@ class ClassicalEngine(Engine):
         self.classes = classes
         self.weights_t = np.ascontiguousarray(weights.T)
         self.intercepts = intercepts
-        self.temperature = temperature
+        self.calibration = calibration
         self.passages = passages
         by_id = {entry.id: entry for entry in kb.entries}
         self.entries: list[Entry | None] = [by_id.get(label) for label in classes]
         self.oos_column = next(
             (i for i, label in enumerate(classes) if label == OUT_OF_SCOPE), None
         )
+        self.answerable = np.array([entry is not None for entry in self.entries])
 
     @classmethod
     def make_features(cls, model_name: str | None = None) -> Features:
@@ -200,8 +302,13 @@ class ClassicalEngine(Engine):
                 labels.append(label)
         if len(set(labels)) < 2:
             raise ValueError("the knowledge base needs at least two entries with example questions")
-        if cls.borrow_out_of_scope and OUT_OF_SCOPE not in labels:  # its own examples know best
-            borrowed = borrowed_out_of_scope(texts, labels)
+        if (
+            cls.borrow_out_of_scope
+        ):  # beside its own examples, which rarely cover abuse or jailbreaks
+            answerable = [
+                (t, label) for t, label in zip(texts, labels, strict=True) if label != OUT_OF_SCOPE
+            ]
+            borrowed = borrowed_out_of_scope(*map(list, zip(*answerable, strict=True)))
             texts += borrowed
             labels += [OUT_OF_SCOPE] * len(borrowed)
         y = np.asarray(labels)
@@ -209,32 +316,35 @@ class ClassicalEngine(Engine):
         matrix = features.fit(texts)
         classes, weights, intercepts = fit_svm(matrix, y)
         margins, truth = held_out_margins(matrix, y, classes)
-        temperature = fit_temperature(margins, truth) if len(truth) else 5.0
+        oos_column = next((i for i, c in enumerate(classes) if c == OUT_OF_SCOPE), None)
+        calibration = (
+            fit_calibration(margins, truth, oos_column) if len(truth) else Calibration(5.0, 5.0)
+        )
         passages = PassageIndex.build([e for e in kb.entries if e.kind == "passage"])
-        return cls(kb, features, classes, weights, intercepts, temperature, passages)
+        return cls(kb, features, classes, weights, intercepts, calibration, passages)
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Calibrated class probabilities, one row per text (columns: self.classes)."""
-        margins = self.features(texts) @ self.weights_t + self.intercepts
-        return softmax(np.asarray(margins) * self.temperature, axis=1)
+        margins = np.asarray(self.features(texts) @ self.weights_t) + self.intercepts
+        return softmax(self.calibration.logits(margins, self.oos_column), axis=1)
 
     def match(self, text: str, k: int = 3) -> Match:
         probs = self.probabilities([text])[0]
-        order = np.argsort(probs)[::-1]
-        best = int(order[0])
-        hits = [
-            Hit(self.entries[i], float(probs[i]))
-            for i in order[: k + 1]
-            if i != self.oos_column and self.entries[i] is not None
-        ][:k]
+        best = int(probs.argmax())
+        answerable = np.where(self.answerable, probs, -1.0)  # out-of-scope column masked
+        k_top = min(k, len(answerable))
+        top_k = np.argpartition(-answerable, k_top - 1)[:k_top] if k_top else np.empty(0, int)
+        top_k = top_k[np.argsort(-answerable[top_k])]
+        hits = [Hit(self.entries[i], float(probs[i])) for i in top_k if answerable[i] >= 0]  # type: ignore[arg-type]
         if self.passages is not None:
             hits = sorted(
                 hits + self.passages.search(text, k), key=lambda h: h.score, reverse=True
             )[:k]
-        in_scope = [i for i in order if i != self.oos_column]
-        confidence = float(probs[in_scope[0]]) if in_scope else 0.0
         top = float(probs[best])
-        if best == self.oos_column or self.entries[best] is None:
+        if not self.answerable[best]:
+            confidence = (
+                float(answerable[top_k[0]]) if len(top_k) and answerable[top_k[0]] >= 0 else 0.0
+            )
             return Match(None, confidence, tuple(hits), top)
         return Match(self.entries[best], top, tuple(hits), top)
 
