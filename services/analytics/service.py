@@ -24,6 +24,7 @@ from services.sessions import iso
 MAX_DAYS = 366
 MAX_HOUR_DAYS = 31
 SETTLE_BATCH = 500
+EARLIEST, LATEST = 2000, 9000  # years a range may name
 
 
 class Analytics:
@@ -78,6 +79,8 @@ class Analytics:
         first = first or last - timedelta(days=6)
         if first > last:
             raise InvalidRange("`from` is after `to`")
+        if first.year < EARLIEST or last.year > LATEST:
+            raise InvalidRange(f"days from {EARLIEST} to {LATEST} only")
         if (last - first).days + 1 > max_days:
             raise InvalidRange(f"at most {max_days} days at a time")
         return day_range(first, last)

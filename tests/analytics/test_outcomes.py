@@ -319,3 +319,102 @@ class _Any:
 
 
 ANY = _Any()
+
+
+GAPS_DAY = date(2027, 2, 3)
+ZORBLAX = [
+    "is the zorblax flux capacitor waterproof",
+    "my email is jane.doe@example.com, is the zorblax flux capacitor waterproof",
+    "can the zorblax flux capacitor get wet",
+]
+GLIMMERWICK = [
+    "does the glimmerwick lantern need batteries",
+    "call me on +49 30 12345678, does the glimmerwick lantern take batteries",
+    "which batteries for a glimmerwick lantern",
+]
+
+
+async def test_gaps_group_paraphrases_and_keep_no_personal_data(fleet: Fleet) -> None:
+    fleet.clock.at(local(GAPS_DAY.year, GAPS_DAY.month, GAPS_DAY.day, 10))
+    api = fleet.instances[0].api
+    for n, text in enumerate(ZORBLAX + GLIMMERWICK):
+        res = await api.post("/api/v1/chat/session", json={"userId": f"gap-{n}", "metadata": {}})
+        sid = res.json()["sessionId"]
+        res = await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": text})
+        assert res.status_code == 200, res.text
+        fleet.clock.advance(5)
+    body = await fleet.get("gaps", **{"from": str(GAPS_DAY), "to": str(GAPS_DAY)})
+    assert body["storing"] is True
+    assert body["total"] == 6
+    groups = [sorted([g["question"], *g["examples"]]) for g in body["groups"]]
+    assert [g["count"] for g in body["groups"]] == [3, 3]
+    texts = " ".join(t for g in groups for t in g)
+    assert "jane.doe@example.com" not in texts and "12345678" not in texts
+    for word in ("zorblax", "glimmerwick"):  # each group holds all paraphrases of one question
+        assert sum(all(word in t for t in g) for g in groups) == 1
+
+    res = await api.get(
+        "/api/v1/analytics/gaps",
+        params={"from": str(GAPS_DAY), "to": str(GAPS_DAY)},
+        headers={**fleet.bearer(), "Accept": "text/csv"},
+    )
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/csv")
+    lines = res.text.strip().splitlines()
+    assert lines[0] == "question,count,reasons,firstSeen,lastSeen,examples" and len(lines) == 3
+
+
+async def test_timeseries_csv_and_who_may_read(fleet: Fleet) -> None:
+    day = date(2027, 1, 11)  # the first scripted day
+    by_day = await fleet.get("timeseries", metric="episodes", bucket="day", **{"from": str(day)})
+    assert by_day["points"][0]["start"] == "2027-01-11T00:00:00+01:00"
+    counts = [p["value"] for p in by_day["points"]]
+    assert counts[:3] == [CONFIRMED + ASSUMED + BOT_RETURNS + len(ESCALATIONS), 0, 5]
+    hours = await fleet.get(
+        "timeseries", metric="containment", bucket="hour", **{"from": str(day), "to": str(day)}
+    )
+    assert len(hours["points"]) == 24 and hours["denominatorName"] == "episodes"
+    points = hours["points"]
+    assert sum(p.get("denominator", 0) for p in points) == 50
+    assert sum(p.get("numerator", 0) for p in points) == CONFIRMED + ASSUMED  # 4 reopened
+    assert points[7] == {
+        "start": "2027-01-11T07:00:00+01:00",
+        "value": None,
+        "numerator": 0,
+        "denominator": 0,
+    }
+    reasons = await fleet.get(
+        "timeseries", metric="escalations", **{"from": str(day), "to": str(day)}
+    )
+    assert reasons["points"][0]["value"] == len(ESCALATIONS)
+
+    api = fleet.instances[0].api
+    res = await api.get(
+        "/api/v1/analytics/summary",
+        params={"from": str(day), "to": str(day), "format": "csv"},
+        headers=fleet.bearer(),
+    )
+    rows = {line.split(",")[0]: line.split(",")[1:] for line in res.text.splitlines()[1:]}
+    assert rows["containment"][1:] == [str(CONFIRMED + ASSUMED), "50"]
+    # any agent may read; nobody else
+    res = await api.post(
+        "/api/v1/agents",
+        json={"email": "reader@example.com", "name": "Reader", "password": "reader-pass-1"},
+        headers=fleet.bearer(),
+    )
+    assert res.status_code == 201, res.text
+    res = await api.post(
+        "/api/v1/agents/login", json={"email": "reader@example.com", "password": "reader-pass-1"}
+    )
+    reader = res.json()["token"]
+    res = await api.get("/api/v1/analytics/summary", headers=fleet.bearer(reader))
+    assert res.status_code == 200
+    res = await api.get("/api/v1/analytics/summary", headers={"X-API-Key": "test-admin-key"})
+    assert res.status_code == 200
+    res = await api.get("/api/v1/analytics/summary")
+    assert res.status_code == 401
+    res = await api.get(
+        "/api/v1/analytics/summary",
+        params={"from": "2027-02-01", "to": "2027-01-01"},
+        headers=fleet.bearer(),
+    )
+    assert res.status_code == 400 and res.json()["code"] == "INVALID_RANGE"
