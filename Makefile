@@ -15,10 +15,15 @@ PLOT   ?=
 # kb-eval also times the engine as it was at this commit (a temporary worktree); BASELINE= skips it
 BASELINE ?= 7934f6c
 
-.PHONY: run test lint lock install bench kb-eval kb-import agent-add key rotate-key clean
+.PHONY: run test lint lock install bench kb-eval kb-import agent-add key rotate-key clean fleet
 
 run: $(STAMP) $(VENDOR)
 	$(PY) -m app
+
+# make fleet N=2 [FLEET_PORT=8080]: N instances (python -m app, each on a free port, one
+# Redis from REDIS_URL/.env) behind Debian's nginx with deploy/nginx.conf, unprivileged.
+fleet: $(STAMP) $(VENDOR)
+	$(PY) -m deploy.fleet --instances $(or $(N),2) --port $(or $(FLEET_PORT),8080)
 
 # Lint first: a finding fails the run before any test starts. A leaked socket or file
 # (ResourceWarning) is an error too.
