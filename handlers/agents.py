@@ -80,7 +80,8 @@ async def get_queue(status: str | None = None, mine: bool = False):
 
 async def get_conversation(sessionId: str):
     item, transcript = await _conversations().conversation(sessionId)
-    return ok({"conversation": item, "transcript": transcript})
+    summary = await container().summaries.current(sessionId)  # the handoff summary, if any
+    return ok({"conversation": item, "transcript": transcript, "summary": summary})
 
 
 async def claim(sessionId: str):
@@ -88,7 +89,9 @@ async def claim(sessionId: str):
 
 
 async def reply(sessionId: str, body: dict[str, Any]):
-    entry = await _conversations().reply(sessionId, current_agent(), body["message"])
+    entry = await _conversations().reply(
+        sessionId, current_agent(), body["message"], body.get("suggestion")
+    )
     return ok({"message": entry})
 
 

@@ -314,6 +314,20 @@ class Settings(BaseSettings):
     )
     analytics_currency: str = Field(default="USD", description="the currency of ANALYTICS_PRICES")
 
+    # --- agent assist (services/assist/) ------------------------------------------------
+    handoff_summary_model: bool = Field(
+        default=True, description="a model writes the handoff summary when one is configured"
+    )
+    summary_timeout: float = Field(
+        default=20.0, gt=0, description="seconds for the model's handoff summary, all attempts"
+    )
+    suggestion_timeout: float = Field(
+        default=8.0, gt=0, description="seconds for the model's drafted reply suggestion"
+    )
+    suggestion_min_score: float = Field(
+        default=0.2, ge=0, le=1, description="a knowledge entry's least score to be suggested"
+    )
+
     # --- privacy (services/guard/redact.py, services/privacy.py, services/rotate.py) -------
     redact_pii_for_llm: bool = Field(
         default=True, description="placeholders instead of e-mails, phones, cards, IBANs to models"

@@ -15,6 +15,9 @@ from redis.asyncio import Redis
 from services.agents import AgentService
 from services.analytics import Analytics
 from services.analytics.clock import Clock
+from services.assist.proposals import Proposals
+from services.assist.suggestions import Suggestions
+from services.assist.summary import HandoffSummaries
 from services.chat import ChatService
 from services.config import Settings
 from services.conversations import ConversationService
@@ -119,6 +122,9 @@ class Container:
         self.notify: Notifications | None = None  # webhooks and on-call e-mail
         self.limits: RateLimits | None = None  # rate limits (services/guard/limits.py)
         self.privacy: PrivacyService | None = None  # erasure, export, retention
+        self.summaries: HandoffSummaries | None = None  # agent assist (services/assist/)
+        self.suggestions: Suggestions | None = None
+        self.proposals: Proposals | None = None
         self.inflight = InFlight(settings.shutdown_grace)  # socket events being answered
 
     async def start(self, notifier: Notifier | None = None) -> None:
@@ -200,6 +206,29 @@ class Container:
             self.catalogues = await asyncio.to_thread(Catalogues.load, s.messages_dir)
         except CatalogueError as exc:
             raise StartupError(f"MESSAGES_DIR: {exc}") from exc
+        redact_region = s.pii_phone_region if s.redact_pii_for_llm else None
+        model = self.responder if self.responder.needs_grounding else None  # a model is set
+        self.summaries = HandoffSummaries(
+            sessions=sessions,
+            notifier=notifier or Notifier(),
+            model=model if s.handoff_summary_model else None,
+            timeout=s.summary_timeout,
+            redact_region=redact_region,
+            frustration_threshold=s.escalation_frustration_threshold,
+        )
+        self.suggestions = Suggestions(
+            sessions=sessions,
+            knowledge=self.knowledge,
+            model=model,
+            timeout=s.suggestion_timeout,
+            min_score=s.suggestion_min_score,
+            redact_region=redact_region,
+            metrics=self.metrics,
+            events=self.events,
+        )
+        self.proposals = Proposals(
+            self.store.redis, s.redis_key_prefix, sessions=sessions, knowledge=self.knowledge
+        )
         self.conversations = ConversationService(
             catalogues=self.catalogues,
             sessions=sessions,
@@ -211,6 +240,8 @@ class Container:
             max_message_length=s.max_message_length,
             events=self.events,
             router=self.router,
+            summaries=self.summaries,
+            suggestions=self.suggestions,
         )
         self.router.on_change = self.conversations.queue_changed
         try:
@@ -293,6 +324,8 @@ class Container:
             await self.handoff.aclose()
         if self.router is not None:
             await self.router.aclose()
+        if self.summaries is not None:
+            await self.summaries.aclose()
         if self.responder is not None:
             await self.responder.aclose()
         if self.knowledge is not None:

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from services.assist.suggestions import Suggestions
+from services.assist.summary import HandoffSummaries
 from services.errors import (
     AgentNotFound,
     Forbidden,
@@ -119,6 +121,8 @@ class ConversationService:
         max_message_length: int = 4000,
         events: Events | None = None,
         router: Router | None = None,
+        summaries: HandoffSummaries | None = None,
+        suggestions: Suggestions | None = None,
         catalogues: Catalogues | None = None,
     ) -> None:
         self.sessions = sessions
@@ -130,6 +134,8 @@ class ConversationService:
         self.max_message_length = max_message_length
         self.events = events or Events()
         self.router = router
+        self.summaries = summaries  # the handoff summary (services/assist/summary.py)
+        self.suggestions = suggestions  # which suggestion a reply used (services/assist/)
         self.catalogues = catalogues or Catalogues.bundled()
 
     # -- the steps -----------------------------------------------------------------
@@ -147,6 +153,8 @@ class ConversationService:
         now = now_ms()
         priority = priority_of(text, priority)
         detail = ", ".join(f"{r['rule']}: {r['detail']}" for r in reasons)
+        summary = await self.summaries.extract(session, reasons) if self.summaries else None
+        kept = (self.summaries.sealed(session.id, summary),) if self.summaries and summary else ()
         result = await self._step(
             session.id,
             "escalate",
@@ -160,8 +168,12 @@ class ConversationService:
                 ("priority", str(priority)),
                 ("escalation", self.sessions.seal_field(session.id, "escalation", reasons)),
                 ("team", team or ""),
+                *kept,
             ),
+            published={"summary": summary} if summary else None,
         )
+        if result is not None and self.summaries and summary:
+            self.summaries.refine_later(session, summary)  # the model's, a moment later
         if result is not None and self.router is not None and self.router.active:
             await self.router.forget_declines(session.id)
             await self.router.route(session.id)
@@ -243,8 +255,11 @@ class ConversationService:
         await self._step(session.id, "reopen", None, refuse=False, context_here=True)
 
     # -- messages from agents ----------------------------------------------------------
-    async def reply(self, session_id: str, actor: Actor, text: str) -> dict[str, Any]:
-        """The holder's (or an admin's) reply, appended and pushed live to the customer."""
+    async def reply(
+        self, session_id: str, actor: Actor, text: str, suggestion: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The holder's (or an admin's) reply, appended and pushed live to the customer;
+        `suggestion` names the reply suggestion it came from ({id, origin, edited}), if any."""
         text = self._clean(text)
         entry = {
             "id": new_id(12),
@@ -256,6 +271,8 @@ class ConversationService:
         }
         await self._step(session_id, "reply", actor, entry=entry)
         self.metrics.agent_messages += 1
+        if self.suggestions is not None:
+            await self.suggestions.record(session_id, actor.id, suggestion)
         await self.events.publish("message.agent", {"sessionId": session_id, "agentId": actor.id})
         payload = {
             "sessionId": session_id,
@@ -480,8 +497,10 @@ class ConversationService:
         context_here: bool = False,
         fields: tuple[tuple[str, str | bytes], ...] = (),
         del_fields: tuple[str, ...] = (),
+        published: dict[str, Any] | None = None,
     ) -> MoveResult | None:
-        """Apply a step; None when it was not allowed and `refuse` is False."""
+        """Apply a step; None when it was not allowed and `refuse` is False. `published`:
+        more data for the domain event (e.g. the handoff summary)."""
         step = STEPS[name]
         if entry is None:
             entry = self._system_entry(step.event, actor, reason, step.to)
@@ -520,11 +539,17 @@ class ConversationService:
             )
         if step.event:
             self.metrics.transitions[step.event] += 1
-            await self._announce(session_id, step, actor, result, reason)
+            await self._announce(session_id, step, actor, result, reason, published)
         return result
 
     async def _announce(
-        self, session_id: str, step: Step, actor: Actor | None, result: MoveResult, reason: str
+        self,
+        session_id: str,
+        step: Step,
+        actor: Actor | None,
+        result: MoveResult,
+        reason: str,
+        published: dict[str, Any] | None = None,
     ) -> None:
         item = await self.item(session_id)
         customer: dict[str, Any] = {
@@ -563,6 +588,7 @@ class ConversationService:
                     "by": who(actor),
                     "reason": reason,
                     "conversation": item,
+                    **(published or {}),
                 },
             )
 

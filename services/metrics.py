@@ -72,6 +72,8 @@ class Metrics:
     held_messages: int = 0
     budget_skips: Counter[str] = field(default_factory=Counter)  # remote providers skipped
     safety_flags: Counter[str] = field(default_factory=Counter)  # replies withheld, by leak
+    # agents' replies: used:<origin> of a suggestion (edited too), or none (services/assist/)
+    suggestions: Counter[str] = field(default_factory=Counter)
     failovers: Counter[tuple[str, str]] = field(default_factory=Counter)  # (from, to)
     rate_limited: Counter[str] = field(default_factory=Counter)  # refusals, by limit
     webhook_deliveries: Counter[str] = field(default_factory=Counter)  # attempts, by result
@@ -100,6 +102,14 @@ class Metrics:
             "heldMessages": self.held_messages,
             "budgetSkips": dict(self.budget_skips),
             "safetyFlags": dict(self.safety_flags),
+            "suggestions": {
+                "used": sum(v for k, v in self.suggestions.items() if k.startswith("used:")),
+                "usedByOrigin": {
+                    k[5:]: v for k, v in self.suggestions.items() if k.startswith("used:")
+                },
+                "edited": self.suggestions["edited"],
+                "none": self.suggestions["none"],
+            },
             "failovers": {f"{a}->{b}": n for (a, b), n in self.failovers.items()},
             "rateLimited": dict(self.rate_limited),
             "webhookDeliveries": dict(self.webhook_deliveries),

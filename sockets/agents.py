@@ -5,9 +5,9 @@ connection is refused. Rooms: every agent, the agent's own, admins, and one per
 conversation an agent watches.
 
 Client -> server: typing {sessionId, isTyping}, set-presence {presence},
-watch {sessionId}, unwatch {sessionId}.
+watch {sessionId}, unwatch {sessionId}, suggest {sessionId}.
 Server -> client: hello, escalation-needed, queue-updated, conversation-updated,
-message-received, note-added, typing, presence-updated, signed-out, error.
+message-received, note-added, typing, presence-updated, signed-out, suggestions, error.
 
 Presence: each instance refreshes its own agent sockets in Redis every PRESENCE_TTL/3
 seconds and re-checks their tokens, so a revoked, expired or disabled sign-in is
@@ -110,6 +110,13 @@ class AgentNamespace(EventNamespace):
     async def on_unwatch(self, sid: str, data: Any) -> None:
         data = self.check("unwatch", data)
         await self.leave_room(sid, watch_room(data["sessionId"]))
+
+    async def on_suggest(self, sid: str, data: Any) -> None:
+        data = self.check("suggest", data)
+        suggestions = await self.container.suggestions.for_session(data["sessionId"])
+        await self.emit(
+            "suggestions", {"sessionId": data["sessionId"], "suggestions": suggestions}, to=sid
+        )
 
     # -- presence ------------------------------------------------------------------------
     async def publish_presence(self, online: list[dict[str, Any]] | None = None) -> None:

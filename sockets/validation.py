@@ -21,6 +21,7 @@ EVENT_SCHEMAS = {
     "agent:set-presence": "SetPresenceEvent",
     "agent:watch": "WatchEvent",
     "agent:unwatch": "WatchEvent",
+    "agent:suggest": "SuggestEvent",
 }
 
 

@@ -78,6 +78,7 @@ def make_settings(**overrides: Any) -> Settings:
         "redis_key_prefix": unique_prefix(),
         "session_encryption_key": TEST_KEY,
         "log_level": "INFO",
+        "handoff_summary_model": False,  # no extra model request at handoffs (tests/assist: on)
         "shutdown_grace": 2,  # as the servers' timeout_graceful_shutdown below
         **GENEROUS_LIMITS,
     }

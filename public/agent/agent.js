@@ -30,6 +30,7 @@
     claim: $("claim"), handback: $("handback"), resolve: $("resolve"),
     transferForm: $("transfer-form"), transferTo: $("transfer-to"), transfer: $("transfer"),
     transcript: $("transcript"), customerTyping: $("customer-typing"),
+    summary: $("summary"), suggestions: $("suggestions"),
     composer: $("composer"), reply: $("reply"), replyLabel: $("reply-label"), send: $("send"),
     hint: $("composer-hint"), announcer: $("announcer"),
     resolveDialog: $("resolve-dialog"), resolveForm: $("resolve-form"), resolveNote: $("resolve-note"),
@@ -498,9 +499,15 @@
       }
       if (!state.open || data.sessionId !== state.open.id) return;
       if (appendEntry(entry) && entry.role === "user") {
+        askSuggestions(entry.id);
         hideCustomerTyping();
         announce("Customer said: " + data.message);
       }
+    });
+
+    socket.on("suggestions", (data) => {
+      if (!isObject(data) || !state.open || data.sessionId !== state.open.id) return;
+      showSuggestions(data.suggestions);
     });
 
     socket.on("note-added", (data) => {
@@ -806,6 +813,8 @@
     els.pane.setAttribute("aria-labelledby", "conv-title-empty");
     els.transcript.replaceChildren();
     els.reply.value = "";
+    els.summary.replaceChildren();
+    els.suggestions.replaceChildren();
     showConvAlert("");
   }
 
@@ -824,7 +833,10 @@
     state.open = {
       id: sessionId, conversation: null, ids: new Set(), loaded: false,
       seq: 0, shown: 0, inflight: 0, recent: [],
+      suggestions: [], used: null, suggestedFor: null,
     };
+    els.summary.replaceChildren();
+    els.suggestions.replaceChildren();
     emit("watch", { sessionId });
     els.reply.value = "";
     showConvAlert("");
@@ -882,7 +894,11 @@
       renderQueue();
     }
     renderHeader();
+    window.AgentAssist.renderSummary(els.summary, data.summary);
     renderTranscript(Array.isArray(data.transcript) ? data.transcript : [], first);
+    const customer = (Array.isArray(data.transcript) ? data.transcript : [])
+      .filter((e) => isObject(e) && e.role === "user").pop();
+    if (customer) askSuggestions(customer.id);
     for (const entry of open.recent) {
       if (!entry.id || !open.ids.has(entry.id)) addEntryNode(entry);
     }
@@ -1069,6 +1085,12 @@
     head.appendChild(timeNode(entry.timestamp));
     li.appendChild(head);
     li.appendChild(text);
+    if (role === "agent" && entry.id && state.agent && entry.agentId === state.agent.id) {
+      const propose = el("button", "button button--ghost entry__propose", "Propose for the knowledge base");
+      propose.type = "button";
+      propose.dataset.id = entry.id;
+      li.appendChild(propose);
+    }
 
     if (role === "assistant") {
       const parts = [];
@@ -1103,6 +1125,59 @@
     }
     return li;
   }
+
+  // --- agent assist: reply suggestions (assist.js renders them) ----------------------------------------------
+  /** Ask for suggestions once per customer message, while this agent may reply. */
+  function askSuggestions(messageId) {
+    const open = state.open;
+    if (!open || !canAct(open.conversation) || open.conversation.status !== "assigned") return;
+    if (!messageId || open.suggestedFor === messageId) return;
+    open.suggestedFor = messageId;
+    emit("suggest", { sessionId: open.id });
+  }
+
+  function showSuggestions(list) {
+    const open = state.open;
+    open.suggestions = Array.isArray(list) ? list : [];
+    window.AgentAssist.renderSuggestions(els.suggestions, open.suggestions, useSuggestion);
+  }
+
+  /** Put a suggestion in the reply box, to edit and send; remembered for the reply. */
+  function useSuggestion(index) {
+    const open = state.open;
+    const suggestion = open && open.suggestions[index];
+    if (!suggestion || !canAct(open.conversation)) return;
+    open.used = suggestion;
+    const radio = els.composer.querySelector('input[name="mode"][value="reply"]');
+    if (radio) radio.checked = true;
+    els.reply.value = suggestion.text;
+    renderComposer();
+    els.reply.focus();
+    announce("Suggestion inserted. Edit it if needed, then send.");
+  }
+
+  /** The reply's body: the text, and the suggestion it came from (if still in use). */
+  function replyBody(open, text) {
+    const used = open.used;
+    if (!used || !used.id) return { message: text };
+    return { message: text, suggestion: { id: used.id, origin: used.origin, edited: text !== used.text.trim() } };
+  }
+
+  els.transcript.addEventListener("click", async (event) => {
+    const button = event.target.closest && event.target.closest(".entry__propose");
+    const open = state.open;
+    if (!button || !open) return;
+    button.disabled = true;
+    try {
+      await api("POST", "/agents/conversations/" + encodeURIComponent(open.id) + "/proposals",
+        { messageId: button.dataset.id });
+      button.textContent = "Proposed for the knowledge base";
+      announce("Proposed for the knowledge base. An admin reviews it.");
+    } catch (err) {
+      button.disabled = false;
+      showConvAlert("The proposal was not sent: " + problemText(err));
+    }
+  });
 
   // --- typing -------------------------------------------------------------------------------------------------
   function showCustomerTyping() {
@@ -1184,6 +1259,12 @@
   els.reply.addEventListener("blur", () => stopTyping());
 
   els.reply.addEventListener("keydown", (event) => {
+    const digit = /^Digit([1-3])$/.exec(event.code || "");
+    if (event.altKey && digit && state.open && state.open.suggestions[digit[1] - 1]) {
+      event.preventDefault();
+      useSuggestion(digit[1] - 1);
+      return;
+    }
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
     event.preventDefault();
     els.composer.requestSubmit();
@@ -1199,8 +1280,13 @@
     setBusy(true);
     try {
       const path = "/agents/conversations/" + encodeURIComponent(open.id) + (note ? "/notes" : "/messages");
-      const data = await api("POST", path, note ? { note: text } : { message: text });
+      const data = await api("POST", path, note ? { note: text } : replyBody(open, text));
+      if (!note) {
+        open.used = null;
+        open.suggestions = [];
+      }
       if (state.open !== open) return;
+      if (!note) els.suggestions.replaceChildren();
       const entry = note ? data.note : data.message;
       if (isObject(entry)) appendEntry(entry);
       else scheduleReload(0);

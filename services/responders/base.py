@@ -11,7 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from services.responders.tasks import Task, TaskResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,10 @@ class Responder(ABC):
         """Yield text deltas then exactly one final `Reply` (a chain may also yield
         `Reset` when it switches responder mid-stream). Default: no deltas."""
         yield await self.respond(prompt)
+
+    async def complete(self, task: Task) -> TaskResult:
+        """Do a side job (services/responders/tasks.py): language models only."""
+        raise ResponderError(self.name, "does no side jobs", retryable=False)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release clients held by the responder."""

@@ -27,6 +27,10 @@ Two guards, consulted here and nowhere else (services/guard/):
   becomes `SAFE_ANSWER` with `flag="safety"`; while streaming, text is held back until it
   is clear of a leak.
 
+Side jobs (`complete`: a handoff summary, a drafted reply) walk the same responders with the
+same breakers, retries and budgets, under the task's own time limit; responders that answer
+in-process do no side jobs and are passed by.
+
 Every attempt, retry, failure, skip and switch is counted (see `status()`) and logged
 with its reason; message text never is.
 """
@@ -34,6 +38,7 @@ with its reason; message text never is.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -52,6 +57,7 @@ from services.responders.attempts import Attempt
 from services.responders.attempts import record as record_attempt
 from services.responders.base import Delta, Prompt, Reply, Reset, Responder, ResponderError
 from services.responders.breaker import CLOSED, CircuitBreaker
+from services.responders.tasks import Task, TaskResult
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +231,66 @@ class ResponderChain(Responder):
         """Deltas as they arrive, a Reset when a provider fails mid-stream (its text so far
         is void), then exactly one Reply; or AllRespondersFailed."""
         return self._run(prompt, streaming=True)
+
+    async def complete(self, task: Task) -> TaskResult:
+        """A side job's result from the first language model that does it within
+        `task.timeout`, or AllRespondersFailed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + task.timeout
+        failures: list[tuple[str, str]] = []
+        spent = await self._budget_spent(Prompt(task.user, session_id=task.session_id))
+        for index, link in enumerate(self.links):
+            if link.responder.in_process:
+                continue
+            if spent:
+                self._skip(link, f"token budget spent ({spent})", failures, None)
+                continue
+            if not link.breaker.allow():
+                self._skip(link, f"breaker {link.breaker.state}", failures, None)
+                continue
+            attempt = 0
+            while True:
+                timeout = min(self.policy.attempt_timeout, deadline - loop.time())
+                if timeout <= 0:
+                    link.breaker.release()
+                    self._skip(link, "deadline passed", failures, None)
+                    break
+                link.attempts += 1
+                link.retries += bool(attempt)
+                started = time.perf_counter()
+                error: ResponderError | None = None
+                try:
+                    async with asyncio.timeout(timeout):
+                        result = await link.responder.complete(task)
+                except TimeoutError:
+                    error = ResponderError(link.name, TIMEOUT)
+                except ResponderError as exc:
+                    error = exc
+                except Exception as exc:  # a responder's bug must not take the chain down
+                    error = self._unexpected(link.responder, exc)
+                except BaseException:  # cancelled mid-attempt: free a half-open probe
+                    link.breaker.release()
+                    raise
+                if error is None:
+                    usage = result.usage
+                    self._succeeded(link, Reply("", 1.0, link.name, usage=usage), started, attempt)
+                    if self.budget is not None:
+                        spent_text = json.dumps(result.data)
+                        await self.budget.charge(
+                            task.session_id, usage or estimate(Prompt(task.user), spent_text)
+                        )
+                    return result
+                self._failed(link, error, attempt)
+                failures.append((link.name, error.reason))
+                wait = self._retry_wait(link, error, attempt, deadline, index, False)
+                if wait is None:
+                    break
+                await asyncio.sleep(wait)
+                attempt += 1
+        log.warning(
+            "no responder did the side job", extra={"task": task.name, "reasons": dict(failures)}
+        )
+        raise AllRespondersFailed(failures)
 
     async def aclose(self) -> None:
         for link in self.links:

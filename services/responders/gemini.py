@@ -29,6 +29,7 @@ from services.responders.prompting import (
     system_prompt,
     user_turn,
 )
+from services.responders.tasks import Task, TaskResult, parse_task
 
 NAME = "gemini"
 BLOCKED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII"}
@@ -170,6 +171,27 @@ class GeminiResponder(Responder):
         except Exception as exc:  # the SDK's errors and its HTTP client's: typed above
             raise as_responder_error(exc) from exc
         return parse_reply(text, NAME, prompt, usage_of(response))
+
+    async def complete(self, task: Task) -> TaskResult:
+        config = types.GenerateContentConfig(
+            system_instruction=task.system,
+            response_mime_type="application/json",
+            response_json_schema={**task.schema, "title": task.name},
+            max_output_tokens=self.settings.llm_max_output_tokens,
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        )
+        contents = [types.Content(role="user", parts=[types.Part(text=task.user)])]
+        try:
+            response = await self.client.aio.models.generate_content(
+                model=self.model, contents=contents, config=config
+            )
+            check_blocked(response)
+            text = _text_of(response)
+        except ResponderError:
+            raise
+        except Exception as exc:  # the SDK's errors and its HTTP client's: typed above
+            raise as_responder_error(exc) from exc
+        return parse_task(text, NAME, task, usage_of(response))
 
     async def stream(self, prompt: Prompt) -> AsyncGenerator[Delta | Reply, None]:
         answer = AnswerStream()

@@ -19,6 +19,7 @@ from services.config import Settings
 from services.responders.base import Delta, Prompt, Reply, Responder, ResponderError, Usage
 from services.responders.chain import TIMEOUT, parse_retry_after
 from services.responders.prompting import REPLY_SCHEMA, AnswerStream, openai_messages, parse_reply
+from services.responders.tasks import Task, TaskResult, parse_task
 
 NAME = "openai"
 RESPONSE_FORMAT = {
@@ -140,6 +141,35 @@ class OpenAIResponder(Responder):
             message.content or "",
             NAME,
             prompt,
+            Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None,
+        )
+
+    async def complete(self, task: Task) -> TaskResult:
+        try:
+            completion = await self.client.chat.completions.create(
+                model=self.model,
+                messages=[
+                    {"role": "system", "content": task.system},
+                    {"role": "user", "content": task.user},
+                ],
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": task.name, "strict": True, "schema": task.schema},
+                },
+                max_tokens=self.settings.llm_max_output_tokens,
+            )
+            message = completion.choices[0].message
+        except ResponderError:
+            raise
+        except Exception as exc:  # the SDK's errors and its HTTP client's: typed above
+            raise as_responder_error(exc) from exc
+        if message.refusal:
+            raise ResponderError(NAME, "model refused", retryable=False)
+        usage = completion.usage
+        return parse_task(
+            message.content or "",
+            NAME,
+            task,
             Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None,
         )
 

@@ -10,6 +10,7 @@ N chunks, stall a stream after N chunks, delay the first token, refuse, block, o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -49,6 +50,8 @@ class FakeLLM:
     def __init__(self) -> None:
         self.behaviour = Behaviour()
         self.requests: list[dict[str, Any]] = []
+        self.tasks: dict[str, Any] = {}  # a side job's schema name -> the JSON to answer with
+        self.task_latency = 0.0  # seconds before answering a side job (until reset)
         self.since_set = 0  # requests since the last `set`
         self.released = asyncio.Event()  # set at shutdown: hanging requests end quietly
         self.app = Starlette(
@@ -64,6 +67,8 @@ class FakeLLM:
         self.released = asyncio.Event()
         self.behaviour = Behaviour()
         self.requests.clear()
+        self.tasks.clear()
+        self.task_latency = 0.0
         self.since_set = 0
 
     def set(self, **changes: Any) -> FakeLLM:
@@ -76,8 +81,19 @@ class FakeLLM:
         self.since_set += 1
 
     # -- shared --------------------------------------------------------------------
-    def reply_json(self) -> str:
+    @staticmethod
+    def task_name(body: dict[str, Any]) -> str | None:
+        """The side job a request is for (services/responders/tasks.py): its JSON schema's
+        name (OpenAI) or title (Gemini); None for an answer to the customer."""
+        named = (body.get("response_format") or {}).get("json_schema") or {}
+        titled = (body.get("generationConfig") or {}).get("responseJsonSchema") or {}
+        name = named.get("name") or titled.get("title")
+        return None if name in (None, "support_reply") else str(name)
+
+    def reply_json(self, task: str | None = None) -> str:
         b = self.behaviour
+        if task is not None and task in self.tasks and b.mode == "ok":
+            return json.dumps(self.tasks[task])
         if b.mode == "malformed":
             return "this is not json at all"
         if b.mode == "wrong_schema":
@@ -154,11 +170,14 @@ class FakeLLM:
     async def openai(self, request: Request) -> Response:
         body = await request.json()
         self.record({"api": "openai", "body": body, "headers": dict(request.headers)})
+        if self.task_latency and self.task_name(body):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.released.wait(), self.task_latency)
         if (failed := await self.failure("openai")) is not None:
             return failed
         b = self.behaviour
         refusal = "I can't help with that." if b.mode == "refusal" else None
-        content = None if refusal else self.reply_json()
+        content = None if refusal else self.reply_json(self.task_name(body))
         usage = {
             "prompt_tokens": b.prompt_tokens,
             "completion_tokens": b.completion_tokens,
@@ -242,7 +261,9 @@ class FakeLLM:
         blocked = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": usage}
         if target.endswith(":generateContent"):
             return JSONResponse(
-                blocked if b.mode == "blocked" else response(self.reply_json(), True)
+                blocked
+                if b.mode == "blocked"
+                else response(self.reply_json(self.task_name(body)), True)
             )
         pieces = self.pieces()
         events = [json.dumps(response(p, i == len(pieces) - 1)) for i, p in enumerate(pieces)]
