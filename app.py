@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             )
             await metrics_server.start()
         if container.redis is not None:
-            use_redis_manager(sio, settings.redis_dsn, f"{settings.redis_key_prefix}socketio")
+            use_redis_manager(sio, settings.socketio_dsn, f"{settings.redis_key_prefix}socketio")
         try:
             yield {"container": container}
         finally:

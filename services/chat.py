@@ -201,7 +201,8 @@ class ChatService:
         position = await self.sessions.append(session_id, user_entry)
         self.metrics.messages += 1
         await self.events.publish(
-            "message.customer", {"sessionId": session_id, "userId": user_id, "text": text}
+            "message.customer",
+            {"sessionId": session_id, "userId": user_id, "text": text, "waiting": session.held},
         )
         await self.notifier.customer_message(
             session_id, {**user_entry, "sessionId": session_id}, skip_sid=origin_sid

@@ -93,7 +93,15 @@ class Settings(BaseSettings):
     redis_password: SecretStr | None = None
     redis_tls: bool = Field(default=False, description="rediss:// for REDIS_HOST/REDIS_PORT")
     redis_db: int = Field(default=0, ge=0)
-    redis_key_prefix: str = "supportbot:"
+    redis_key_prefix: str = Field(
+        default="supportbot:", pattern=r"^[^{}]*$", description="no braces: see services/keys.py"
+    )
+    redis_cluster: bool = Field(
+        default=False, description="REDIS_URL names Redis Cluster nodes (one, or a comma list)"
+    )
+    socketio_redis_url: str | None = Field(
+        default=None, description="a Redis for Socket.IO fan-out only (default: REDIS_URL)"
+    )
 
     # --- sessions --------------------------------------------------------------
     session_timeout: int = Field(default=1_800_000, gt=0, description="milliseconds")
@@ -449,6 +457,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "redis_url",
+        "socketio_redis_url",
         "redis_password",
         "redis_username",
         "session_encryption_key",
@@ -509,6 +518,15 @@ class Settings(BaseSettings):
         if self.cors_origins is not None:
             return self.cors_origins
         return [] if self.is_production else ["*"]
+
+    @property
+    def socketio_dsn(self) -> str:
+        """Socket.IO's Redis manager has no cluster mode: SOCKETIO_REDIS_URL, else REDIS_URL
+        (on a cluster, its first node: a PUBLISH there reaches subscribers on every node)."""
+        if self.socketio_redis_url:
+            return self.socketio_redis_url
+        first = self.redis_dsn.split(",")[0].strip()
+        return first if self.redis_cluster else self.redis_dsn
 
     @property
     def redis_setting_name(self) -> str:

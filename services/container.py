@@ -39,6 +39,7 @@ from services.notifier import Notifier
 from services.notify import Notifications
 from services.privacy import PrivacyService, UserIndex
 from services.prometheus import Exporter
+from services.redis_client import open_redis, parse_location
 from services.redis_observe import observe_redis
 from services.responders.chain import ResponderChain
 from services.responders.factory import build_responders
@@ -62,9 +63,12 @@ def language_detector(languages: list[str]) -> LanguageDetector:
         raise StartupError(f"DETECT_LANGUAGES: {exc}") from exc
 
 
-def redis_location(dsn: str) -> str:
-    parts = urlsplit(dsn)
-    return f"{parts.hostname}:{parts.port or 6379}/{parts.path.lstrip('/') or '0'}"
+def redis_location(dsn: str, *, cluster: bool = False) -> str:
+    try:
+        return parse_location(dsn, cluster=cluster).describe()
+    except ValueError:
+        parts = urlsplit(dsn.split(",")[0])
+        return f"{parts.hostname}:{parts.port or 6379}"
 
 
 def in_process_redis() -> Redis:
@@ -76,20 +80,24 @@ def in_process_redis() -> Redis:
 
 async def connect_redis(settings: Settings) -> Redis | None:
     """A live Redis client, or None when none is configured and none answers locally."""
-    redis = Redis.from_url(
-        settings.redis_dsn,
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        health_check_interval=30,
-        retry_on_timeout=True,
-    )
+    try:
+        redis = open_redis(
+            settings.redis_dsn,
+            cluster=settings.redis_cluster,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=30,
+            retry_on_timeout=True,
+        )
+    except ValueError as exc:
+        raise StartupError(f"{settings.redis_setting_name}: {exc}") from exc
     try:
         await redis.ping()
     except Exception as exc:
         await redis.aclose()
         if settings.redis_explicit:
             raise StartupError(
-                f"Redis at {redis_location(settings.redis_dsn)} "
+                f"Redis at {redis_location(settings.redis_dsn, cluster=settings.redis_cluster)} "
                 f"(from {settings.redis_setting_name}) is unreachable: {exc}"
             ) from exc
         log.warning(

@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 
 from services.background import Periodic
 from services.errors import SessionNotFound
+from services.keys import parse_session_key, session_key, ticket_index, ticket_key
 from services.sessions import SessionManager, iso
 from services.store import guarded, now_ms
 
@@ -130,8 +131,8 @@ class PrivacyService:
                 tid = self.sessions.open_field(session_id, name, value)
                 if isinstance(tid, str):
                     ticket_ids.add(tid)
-        base = f"{self.prefix}session:{session_id}"
-        await self._delete(base, f"{base}:messages", f"{base}:notice", f"{base}:declined")
+        base = session_key(self.prefix, session_id)
+        await self._delete(base, *(f"{base}:{part}" for part in ("messages", "notice", "declined")))
         await self._zrem(session_id)
         if user_id is not None:
             for key in self.users.all_keys(user_id):
@@ -155,7 +156,8 @@ class PrivacyService:
 
     @guarded
     async def _zrem(self, session_id: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
+        # two global sets in two hash slots: not one transaction (each ZREM is idempotent)
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zrem(f"{self.prefix}sessions:active", session_id)
             pipe.zrem(f"{self.prefix}queue", session_id)
             await pipe.execute()
@@ -171,13 +173,13 @@ class PrivacyService:
         """Delete the given tickets and every ticket of that session or user (a scan of the
         ticket index: tickets outlive their sessions)."""
         doomed = set(known)
-        index = f"{self.prefix}tickets"
+        index = ticket_index(self.prefix)
         ids = [_text(i) for i in await self.redis.zrange(index, 0, -1)]
         for start in range(0, len(ids), BATCH):
             chunk = ids[start : start + BATCH]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for tid in chunk:
-                    pipe.hmget(f"{self.prefix}ticket:{tid}", ["sessionId", "data"])
+                    pipe.hmget(ticket_key(self.prefix, tid), ["sessionId", "data"])
                 rows = await pipe.execute()
             for tid, (sid, sealed) in zip(chunk, rows, strict=True):
                 if session_id is not None and sid is not None and _text(sid) == session_id:
@@ -188,7 +190,7 @@ class PrivacyService:
                         doomed.add(tid)
         for tid in doomed:
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.delete(f"{self.prefix}ticket:{tid}")
+                pipe.delete(ticket_key(self.prefix, tid))
                 pipe.zrem(index, tid)
                 await pipe.execute()
 
@@ -251,9 +253,10 @@ class PrivacyService:
         pattern = f"{self.prefix}session:*"
         async for raw in self.redis.scan_iter(match=pattern, count=BATCH, _type="HASH"):
             key = _text(raw)
-            session_id = key[len(self.prefix) + len("session:") :]
-            if ":" in session_id:
+            parsed = parse_session_key(self.prefix, key)
+            if parsed is None or parsed[1]:
                 continue
+            session_id = parsed[0]
             status, last = await self.redis.hmget(key, ["status", "lastActivity"])
             if status == b"resolved" and last is not None and int(last) < cutoff:
                 with contextlib.suppress(SessionNotFound):
@@ -262,11 +265,11 @@ class PrivacyService:
         return count
 
     async def _sweep_tickets(self, cutoff: int) -> int:
-        index = f"{self.prefix}tickets"
+        index = ticket_index(self.prefix)
         old = [_text(i) for i in await self.redis.zrangebyscore(index, "-inf", cutoff)]
         count = 0
         for tid in old:
-            key = f"{self.prefix}ticket:{tid}"
+            key = ticket_key(self.prefix, tid)
             if await self.redis.hget(key, "status") == b"closed":
                 async with self.redis.pipeline(transaction=True) as pipe:
                     pipe.delete(key)

@@ -9,9 +9,10 @@ entries, tickets, webhook endpoints and event bodies. Each value is replaced onl
 is unchanged since it was read (a Lua compare-and-set), so traffic may flow meanwhile:
 a value the service rewrote in between is already under the new key. The SCAN cursor
 is kept in `P rotate:cursor` after every batch, so an interrupted run resumes where it
-stopped; the key is deleted when a run completes. Afterwards the old key can be dropped
-from the setting. (Agent tokens are signed with a key derived from the newest key, so
-agents sign in again after a rotation unless AGENT_TOKEN_SECRET is set.)
+stopped; the key is deleted when a run completes (on Redis Cluster each node has its own
+cursor: a run there walks every node from the start and is not resumable). Afterwards the
+old key can be dropped from the setting. (Agent tokens are signed with a key derived from
+the newest key, so agents sign in again after a rotation unless AGENT_TOKEN_SECRET is set.)
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from services.crypto import Sealer, SealError
+from services.keys import TICKETS, WEBHOOKS, parse_session_key
 from services.privacy import UserIndex
+from services.redis_client import is_cluster, open_redis
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,10 @@ class Rotator:
     async def run(self) -> Progress:
         """One whole pass, resuming from a stored cursor; the counts."""
         progress = Progress()
+        if is_cluster(self.redis):
+            async for raw in self.redis.scan_iter(match=f"{self.prefix}*", count=self.batch):
+                await self._key(_bytes(raw).decode(), progress)
+            return progress
         stored = await self.redis.get(self.cursor_key)
         cursor = int(stored) if stored else 0
         while True:
@@ -84,20 +91,22 @@ class Rotator:
 
     async def _key(self, key: str, progress: Progress) -> None:
         name = key[len(self.prefix) :]
-        if name.startswith("session:") and name.endswith(":messages"):
-            sid = name[len("session:") : -len(":messages")]
+        session = parse_session_key(self.prefix, key)
+        ticket = TICKETS + "ticket:"
+        if session is not None and session[1] == "messages":
+            sid = session[0]
             await self._list(key, lambda: f"{sid}|message".encode(), progress)
-        elif name.startswith("session:") and ":" not in name[len("session:") :]:
-            sid = name[len("session:") :]
+        elif session is not None and session[1] == "":
+            sid = session[0]
             await self._hash(key, lambda f: f"{sid}|{f}".encode(), progress)
             await self._reindex(key, sid)
-        elif name.startswith("ticket:"):
-            tid = name[len("ticket:") :]
+        elif name.startswith(ticket):
+            tid = name[len(ticket) :]
             await self._hash(key, lambda f: f"{tid}|{f}".encode(), progress, only=("data",))
-        elif name == "webhooks:endpoints":
+        elif name == WEBHOOKS + "endpoints":
             await self._hash(key, lambda f: f"webhook-endpoint:{f}".encode(), progress)
-        elif name.startswith("webhooks:event:"):
-            eid = name[len("webhooks:event:") :]
+        elif name.startswith(WEBHOOKS + "event:"):
+            eid = name[len(WEBHOOKS + "event:") :]
             aad = f"webhook-event:{eid}".encode()
             await self._hash(key, lambda f: aad, progress, only=("body",))
         else:
@@ -177,7 +186,7 @@ async def main() -> int:
         log.error("SESSION_ENCRYPTION_KEY is not set: nothing to rotate to")
         return 2
     sealer = Sealer.from_setting(settings.session_encryption_key.get_secret_value())
-    redis = Redis.from_url(settings.redis_dsn)
+    redis = open_redis(settings.redis_dsn, cluster=settings.redis_cluster)
     try:
         progress = await Rotator(redis, settings.redis_key_prefix, sealer).run()
     finally:

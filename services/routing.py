@@ -13,8 +13,9 @@ AGENT_CAPACITY), and in the conversation's team when it has one (a keyword mappe
 ROUTING_TEAMS, or a knowledge entry tagged `team:<name>`).
 
 Keys, under the prefix P:
-    P session:<id>         fields offerTo, offerName, offerExpires, team
-    P session:<id>:declined set of agents who declined or let the offer time out
+    P session:{<id>}          fields offerTo, offerName, offerExpires, team
+    P session:{<id>}:declined set of agents who declined or let the offer time out
+                              (the session's hash tag: the offer scripts stay in its slot)
     P routing:agent:<id>   hash capacity, teams (comma-separated)
     P routing:turn         counter for round robin
 
@@ -34,6 +35,7 @@ from redis.asyncio import Redis
 
 from services.background import Periodic
 from services.errors import Forbidden, InvalidPayload, TransitionRefused
+from services.keys import session_key, session_part
 from services.notifier import Notifier
 from services.sessions import SessionManager, iso
 from services.store import guarded, now_ms
@@ -152,10 +154,10 @@ class Router:
         return self.mode != "manual"
 
     def _session(self, session_id: str) -> str:
-        return f"{self.prefix}session:{session_id}"
+        return session_key(self.prefix, session_id)
 
     def _declined(self, session_id: str) -> str:
-        return f"{self.prefix}session:{session_id}:declined"
+        return session_part(self.prefix, session_id, "declined")
 
     def _agent(self, agent_id: str) -> str:
         return f"{self.prefix}routing:agent:{agent_id}"

@@ -2,12 +2,12 @@
 
 Key layout, under the configurable prefix P (default `supportbot:`):
 
-    P session:<id>           hash   data (sealed JSON), status, createdAt, lastActivity,
+    P session:{<id>}         hash   data (sealed JSON), status, createdAt, lastActivity,
                                     episode, contextFrom, escalatedAt, waitingSince, priority,
                                     escalation (sealed JSON), assignedTo, assignedName,
                                     csatEpisode, csat:<episode> (sealed JSON)
-    P session:<id>:messages  list   sealed transcript entries, oldest first
-    P session:<id>:notice    string present while a queue notice was sent recently
+    P session:{<id>}:messages list  sealed transcript entries, oldest first
+    P session:{<id>}:notice  string present while a queue notice was sent recently
     P sessions:active        zset   session id -> expiry time (ms; +inf while a person is
                                     needed), for counting without KEYS
     P queue                  zset   escalated and assigned sessions; score orders the queue
@@ -17,6 +17,12 @@ conversation is `escalated` or `assigned`: then they do not expire at all. Appen
 message and refreshing that expiry are one Lua script, and so is every lifecycle step
 (check the state, append the system entry, update the fields, the queue and the expiry),
 so concurrent sends and concurrent claims never lose or double anything.
+
+On Redis Cluster a script may touch one hash slot only: the session's keys share the tag
+`{<id>}` (services/keys.py), and the global `sessions:active` and `queue` are updated right
+after the script, in a second step computed from its answer (idempotent: a ZADD or ZREM of
+the session's own member). On one server (or Sentinel) the same scripts are also handed the
+global keys and do it all in one step.
 """
 
 from __future__ import annotations
@@ -28,37 +34,49 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import ClusterError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.errors import StorageUnavailable
+from services.keys import session_key, session_part
+from services.redis_client import is_cluster
 
 P = ParamSpec("P")
+# Redis is unreachable: a server or node down, or (on a cluster) no node answers for a slot
+UNREACHABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    RedisClusterException,
+    ClusterError,
+    OSError,
+)
 T = TypeVar("T")
 
 HELD = ("escalated", "assigned")  # a person is needed: the conversation must not expire
 TAIL = 6  # transcript entries read with a snapshot, for the queue's last-message preview
 
-# KEYS: session, messages, active; ARGV: entry, ttl, now, session id
+# KEYS: session, messages, [active: only when not on a cluster]; ARGV: entry, ttl, now, id
+# Returns {length, 1 when a person holds it (no expiry) else 0}, or {-1, 0} for no session.
 APPEND_SCRIPT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
 local n = redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'lastActivity', ARGV[3])
 local st = redis.call('HGET', KEYS[1], 'status')
 if st == 'escalated' or st == 'assigned' then
   redis.call('PERSIST', KEYS[1])
   redis.call('PERSIST', KEYS[2])
-  redis.call('ZADD', KEYS[3], '+inf', ARGV[4])
-else
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[4])
+  if KEYS[3] then redis.call('ZADD', KEYS[3], '+inf', ARGV[4]) end
+  return {n, 1}
 end
-return n
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if KEYS[3] then redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[4]) end
+return {n, 0}
 """
 
 # One lifecycle step, all or nothing.
-# KEYS: session, messages, queue, active
+# KEYS: session, messages, [queue, active: only when not on a cluster]
 # ARGV: 1 allowed states as ",a,b,"   2 required holder ("" = anyone)   3 new status
 #       4 now (ms)   5 ttl (ms)   6 session id   7 queue: add|rem|keep   8 queue score
 #       9 sealed entry ("" = none)   10 flags: e = next episode, c = context starts here,
@@ -97,19 +115,19 @@ if string.find(ARGV[10], 'e', 1, true) then
 end
 if string.find(ARGV[10], 'c', 1, true) then redis.call('HSET', s, 'contextFrom', n) end
 if string.find(ARGV[10], 'r', 1, true) then redis.call('HSET', s, 'csatEpisode', ep) end
-if ARGV[7] == 'add' then
+if KEYS[3] and ARGV[7] == 'add' then
   redis.call('ZADD', KEYS[3], ARGV[8], ARGV[6])
-elseif ARGV[7] == 'rem' then
+elseif KEYS[3] and ARGV[7] == 'rem' then
   redis.call('ZREM', KEYS[3], ARGV[6])
 end
 if ARGV[3] == 'escalated' or ARGV[3] == 'assigned' then
   redis.call('PERSIST', s)
   redis.call('PERSIST', KEYS[2])
-  redis.call('ZADD', KEYS[4], '+inf', ARGV[6])
+  if KEYS[4] then redis.call('ZADD', KEYS[4], '+inf', ARGV[6]) end
 else
   redis.call('PEXPIRE', s, ARGV[5])
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
-  redis.call('ZADD', KEYS[4], tonumber(ARGV[4]) + tonumber(ARGV[5]), ARGV[6])
+  if KEYS[4] then redis.call('ZADD', KEYS[4], tonumber(ARGV[4]) + tonumber(ARGV[5]), ARGV[6]) end
 end
 return {1, st, holder, hname, n, ep}
 """
@@ -126,7 +144,7 @@ def guarded(method: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise StorageUnavailable(f"Redis is unreachable: {type(exc).__name__}") from exc
 
     return wrapper
@@ -182,14 +200,15 @@ class SessionStore:
         self.redis = redis
         self.prefix = prefix
         self.backend = backend  # "redis", or "memory" for the in-process fallback
+        self.cluster = is_cluster(redis)  # scripts then leave the global sets to a 2nd step
         self._append = redis.register_script(APPEND_SCRIPT)
         self._transition = redis.register_script(TRANSITION_SCRIPT)
 
     def session_key(self, session_id: str) -> str:
-        return f"{self.prefix}session:{session_id}"
+        return session_key(self.prefix, session_id)
 
     def messages_key(self, session_id: str) -> str:
-        return f"{self.prefix}session:{session_id}:messages"
+        return session_part(self.prefix, session_id, "messages")
 
     @property
     def active_key(self) -> str:
@@ -203,7 +222,7 @@ class SessionStore:
     async def create(self, session_id: str, fields: dict[str, bytes], ttl_ms: int) -> None:
         key = self.session_key(session_id)
         now = now_ms()
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=not self.cluster) as pipe:
             pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
             pipe.pexpire(key, ttl_ms)
             pipe.zadd(self.active_key, {session_id: now + ttl_ms})
@@ -217,11 +236,18 @@ class SessionStore:
     @guarded
     async def append(self, session_id: str, entry: bytes, ttl_ms: int) -> int | None:
         """Append atomically and slide the expiry; the new length, or None if no session."""
-        n = await self._append(
-            keys=[self.session_key(session_id), self.messages_key(session_id), self.active_key],
-            args=[entry, ttl_ms, now_ms(), session_id],
+        now = now_ms()
+        keys = [self.session_key(session_id), self.messages_key(session_id)]
+        n, held = await self._append(
+            keys=keys if self.cluster else [*keys, self.active_key],
+            args=[entry, ttl_ms, now, session_id],
         )
-        return None if n < 0 else int(n)
+        if n < 0:
+            return None
+        if self.cluster:
+            expiry = float("inf") if held else now + ttl_ms
+            await self.redis.zadd(self.active_key, {session_id: expiry})
+        return int(n)
 
     @guarded
     async def messages(self, session_id: str, start: int = 0, end: int = -1) -> list[bytes]:
@@ -238,18 +264,15 @@ class SessionStore:
             + ("c" if move.context_here else "")
             + ("r" if move.rate_episode else "")
         )
+        now = now_ms()
+        keys = [self.session_key(session_id), self.messages_key(session_id)]
         raw = await self._transition(
-            keys=[
-                self.session_key(session_id),
-                self.messages_key(session_id),
-                self.queue_key,
-                self.active_key,
-            ],
+            keys=keys if self.cluster else [*keys, self.queue_key, self.active_key],
             args=[
                 "," + ",".join(move.allowed) + ",",
                 move.holder,
                 move.to,
-                now_ms(),
+                now,
                 ttl_ms,
                 session_id,
                 move.queue,
@@ -262,9 +285,22 @@ class SessionStore:
             ],
         )
         code, previous, holder, name, length, episode = raw
+        if self.cluster and int(code) == 1:
+            await self._after_move(session_id, move, now + ttl_ms)
         return MoveResult(
             int(code), _text(previous), _text(holder), _text(name), int(length), int(episode)
         )
+
+    async def _after_move(self, session_id: str, move: Move, expiry: float) -> None:
+        """The global sets' share of a step done on a cluster (each command idempotent)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if move.queue == "add":
+                pipe.zadd(self.queue_key, {session_id: move.score})
+            elif move.queue == "rem":
+                pipe.zrem(self.queue_key, session_id)
+            held = move.to in HELD
+            pipe.zadd(self.active_key, {session_id: float("inf") if held else expiry})
+            await pipe.execute()
 
     @guarded
     async def set_once(self, session_id: str, name: str, value: bytes) -> bool:
@@ -276,7 +312,7 @@ class SessionStore:
         """True at most once per interval per session (for queue notices)."""
         if interval_ms <= 0:
             return True
-        key = f"{self.session_key(session_id)}:notice"
+        key = session_part(self.prefix, session_id, "notice")
         return bool(await self.redis.set(key, b"1", nx=True, px=interval_ms))
 
     @guarded

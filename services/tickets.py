@@ -1,9 +1,12 @@
 """Tickets: a conversation the team answers later, by e-mail, when nobody could take it live
 (closed, or no agent online, or nobody claimed it in time).
 
-    P ticket:<id>   hash    data (sealed: email, userId, reasons, transcript), sessionId,
-                            episode, status (open|closed), createdAt
-    P tickets       zset    ticket id -> createdAt (ms), newest last
+    P {tickets}:ticket:<id>  hash  data (sealed: email, userId, reasons, transcript), sessionId,
+                                   episode, status (open|closed), createdAt
+    P {tickets}:index        zset  ticket id -> createdAt (ms), newest last
+
+Both carry the hash tag `{tickets}`: a ticket and its index entry change in one transaction,
+which on Redis Cluster must stay within one slot.
 
 A session gets at most one ticket per episode (its `ticket:<episode>` field, set once);
 leaving the address again updates nothing and returns the same ticket.
@@ -21,6 +24,7 @@ from redis.asyncio import Redis
 
 from services.errors import DomainError, InvalidPayload
 from services.events import Events
+from services.keys import ticket_index, ticket_key
 from services.notifier import Notifier
 from services.sessions import SessionManager, iso, new_id
 from services.store import guarded, now_ms, raw, text
@@ -100,11 +104,11 @@ class TicketService:
         self.events = events
 
     def _key(self, ticket_id: str) -> str:
-        return f"{self.prefix}ticket:{ticket_id}"
+        return ticket_key(self.prefix, ticket_id)
 
     @property
     def _index(self) -> str:
-        return f"{self.prefix}tickets"
+        return ticket_index(self.prefix)
 
     async def create(self, session_id: str, email: str) -> tuple[Ticket, bool]:
         """The episode's ticket, made now (True) or earlier (False)."""

@@ -4,7 +4,11 @@ explicitly (never from a developer's .env).
 
 `redis_url()` names that Redis; the server starts on first use and stops when the session
 ends. TEST_REDIS_URL, when set, names a Redis to use instead (its keys are still prefixed
-and deleted, but prefer the default: it never touches a Redis you run)."""
+and deleted, but prefer the default: it never touches a Redis you run).
+
+TEST_REDIS=cluster runs the same tests against a 3-master Redis Cluster the session starts
+(tests/redis_cluster.py): settings get REDIS_CLUSTER=true and the node list, and
+`redis_client()` is a cluster client. `make test` runs the Redis-heavy files that way too."""
 
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ import uvicorn
 from redis.asyncio import Redis
 
 from services.config import Settings
+from services.redis_client import open_redis
+from tests.redis_cluster import RedisCluster, start_cluster
 from tests.redis_server import RedisServer, free_port, start_redis_server
 
 __all__ = ["free_port"]  # re-exported: tests import it from here
@@ -31,23 +37,42 @@ __all__ = ["free_port"]  # re-exported: tests import it from here
 TEST_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
 START_TIMEOUT = 60.0  # seconds for a test server to train its knowledge and listen (busy CI)
 _session_redis: RedisServer | None = None
+_session_cluster: RedisCluster | None = None
+
+
+def on_cluster() -> bool:
+    """True when this session runs its Redis tests against a Redis Cluster."""
+    return os.environ.get("TEST_REDIS", "").lower() == "cluster"
 
 
 def redis_url() -> str:
-    """The test session's Redis (started on first use, stopped at the end of the session)."""
-    global _session_redis
+    """The test session's Redis (started on first use, stopped at the end of the session);
+    with TEST_REDIS=cluster, the cluster's node list (for REDIS_CLUSTER=true)."""
+    global _session_redis, _session_cluster
     if explicit := os.environ.get("TEST_REDIS_URL"):
         return explicit
+    if on_cluster():
+        if _session_cluster is None:
+            _session_cluster = start_cluster()
+        return _session_cluster.urls
     if _session_redis is None:
         _session_redis = start_redis_server()
     return _session_redis.url
 
 
+def redis_client() -> Redis:
+    """A client of the test session's Redis (a cluster client with TEST_REDIS=cluster)."""
+    return open_redis(redis_url(), cluster=on_cluster())
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
-    global _session_redis
+    global _session_redis, _session_cluster
     if _session_redis is not None:
         _session_redis.stop()
         _session_redis = None
+    if _session_cluster is not None:
+        _session_cluster.stop()
+        _session_cluster = None
 
 
 def unique_prefix(tag: str = "t") -> str:
@@ -75,6 +100,7 @@ def make_settings(**overrides: Any) -> Settings:
         "app_env": "test",
         "admin_api_key": TEST_ADMIN_KEY,
         "redis_url": redis_url(),
+        "redis_cluster": on_cluster(),
         "redis_key_prefix": unique_prefix(),
         "session_encryption_key": TEST_KEY,
         "log_level": "INFO",
@@ -94,7 +120,7 @@ async def delete_prefix(redis: Redis, prefix: str) -> None:
 
 @pytest.fixture
 async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url())
+    client = redis_client()
     yield client
     await client.aclose()
 
@@ -186,7 +212,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runn
     srv = await start_server(make_settings())
     yield srv
     await srv.stop()
-    client = Redis.from_url(redis_url())
+    client = redis_client()
     await delete_prefix(client, srv.settings.redis_key_prefix)
     await client.aclose()
 

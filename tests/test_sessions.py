@@ -2,6 +2,7 @@
 
 import asyncio
 
+from services import keys
 from tests.conftest import new_session
 
 
@@ -16,7 +17,10 @@ async def test_nothing_readable_in_redis(server_factory, redis):
         sid = res.json()["sessionId"]
         await api.post("/api/v1/chat/message", json={"sessionId": sid, "message": secret})
     prefix = srv.settings.redis_key_prefix
-    session_key, messages_key = f"{prefix}session:{sid}", f"{prefix}session:{sid}:messages"
+    session_key, messages_key = (
+        keys.session_key(prefix, sid),
+        keys.session_part(prefix, sid, "messages"),
+    )
     assert await redis.exists(session_key, messages_key) == 2
     raw = b"".join((await redis.hgetall(session_key)).values())
     raw += b"".join(await redis.lrange(messages_key, 0, -1))
@@ -36,7 +40,7 @@ async def test_sessions_expire_after_the_timeout_and_activity_slides_it(server_f
     srv = await server_factory(session_timeout=1500)
     async with srv.client() as api:
         sid = await new_session(api)
-        ttl = await redis.pttl(f"{srv.settings.redis_key_prefix}session:{sid}")
+        ttl = await redis.pttl(keys.session_key(srv.settings.redis_key_prefix, sid))
         assert 0 < ttl <= 1500
         await asyncio.sleep(0.9)
         assert (

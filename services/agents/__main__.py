@@ -16,14 +16,12 @@ import getpass
 import os
 import sys
 
-from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from services.agents.model import ROLES
 from services.agents.service import AgentService
 from services.config import load_settings
 from services.errors import AgentExists, DomainError, StorageUnavailable
+from services.redis_client import open_redis
+from services.store import UNREACHABLE
 
 
 def read_password() -> str:
@@ -37,7 +35,12 @@ def read_password() -> str:
 
 async def add(args: argparse.Namespace, password: str) -> int:
     settings = load_settings()
-    redis = Redis.from_url(settings.redis_dsn, socket_connect_timeout=2, socket_timeout=5)
+    redis = open_redis(
+        settings.redis_dsn,
+        cluster=settings.redis_cluster,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+    )
     # Creating accounts signs nothing; the key only satisfies the constructor.
     service = AgentService(
         redis,
@@ -48,7 +51,7 @@ async def add(args: argparse.Namespace, password: str) -> int:
     try:
         await redis.ping()
         agent = await service.create(args.email, args.name, password, role=args.role)
-    except (OSError, RedisConnectionError, RedisTimeoutError, StorageUnavailable) as exc:
+    except (*UNREACHABLE, StorageUnavailable) as exc:
         print(
             f"error: Redis ({settings.redis_setting_name}) is unreachable: {exc}", file=sys.stderr
         )

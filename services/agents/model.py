@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from services.errors import InvalidPayload
+from services.keys import AGENTS
 from services.sessions import iso
 
 Role = Literal["agent", "admin"]
@@ -102,34 +103,41 @@ class Agent:
 
 @dataclass(frozen=True, slots=True)
 class Keys:
+    """Every agent key carries the `{agents}` hash tag: the scripts that touch an account, its
+    tokens, its presence or the sign-in throttles together stay in one slot on a cluster."""
+
     prefix: str
 
+    @property
+    def base(self) -> str:
+        return self.prefix + AGENTS
+
     def agent(self, agent_id: str) -> str:
-        return f"{self.prefix}agent:{agent_id}"
+        return f"{self.base}agent:{agent_id}"
 
     def tokens(self, agent_id: str) -> str:
-        return f"{self.prefix}agent:{agent_id}:tokens"
+        return f"{self.base}agent:{agent_id}:tokens"
 
     @property
     def by_email(self) -> str:
-        return f"{self.prefix}agents:by-email"
+        return f"{self.base}agents:by-email"
 
     @property
     def token_prefix(self) -> str:
-        return f"{self.prefix}agent-token:"
+        return f"{self.base}agent-token:"
 
     def token(self, jti: str) -> str:
         return self.token_prefix + jti
 
     def fail_account(self, email: str) -> str:
-        return f"{self.prefix}login-fail:acct:{email}"
+        return f"{self.base}login-fail:acct:{email}"
 
     def fail_ip(self, ip: str) -> str:
-        return f"{self.prefix}login-fail:ip:{ip}"
+        return f"{self.base}login-fail:ip:{ip}"
 
     @property
     def presence(self) -> str:
-        return f"{self.prefix}presence"
+        return f"{self.base}presence"
 
     def sockets(self, agent_id: str) -> str:
-        return f"{self.prefix}presence:{agent_id}"
+        return f"{self.base}presence:{agent_id}"

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from services.keys import session_key
 from services.responders.base import Prompt, Usage
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class TokenBudget:
         self._charge = redis.register_script(CHARGE_SESSION)
 
     def session_key(self, session_id: str) -> str:
-        return f"{self.prefix}session:{session_id}"
+        return session_key(self.prefix, session_id)
 
     def daily_key(self, day: str | None = None) -> str:
         return f"{self.prefix}budget:tokens:{day or self._today()}"

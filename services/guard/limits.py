@@ -25,10 +25,10 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from redis.asyncio import Redis
@@ -37,6 +37,7 @@ from redis.exceptions import RedisError
 from services.config import Settings
 from services.errors import RateLimited
 from services.metrics import Metrics
+from services.redis_client import is_cluster, parse_location
 
 UNREACHABLE = (RedisError, StorageError, OSError)  # the counts' store is down: fail open
 
@@ -121,7 +122,16 @@ class RateLimits:
     ) -> RateLimits:
         """On the shared Redis when there is one (its connection pool), else in memory."""
         storage: Storage
-        if redis is not None:
+        if redis is not None and is_cluster(redis):  # the limits library's own cluster client
+            where = parse_location(s.redis_dsn, cluster=True)
+            auth: dict[str, Any] = {"username": where.username, "password": where.password}
+            storage = RedisClusterStorage(
+                "async+redis+cluster://" + ",".join(f"{h}:{p}" for h, p in where.hosts),
+                implementation="redispy",
+                key_prefix=f"{s.redis_key_prefix}limits",
+                **{k: v for k, v in auth.items() if v},
+            )
+        elif redis is not None:
             storage = RedisStorage(
                 s.redis_dsn,
                 implementation="redispy",

@@ -3,7 +3,8 @@
 Loading, training and matching run in worker threads, never on the event loop. A new
 knowledge base (upload, added or deleted entry) is parsed at once (bad input changes
 nothing), trained in the background, and swapped in atomically. With Redis, versions are
-stored under `P kb:version:<v>`, the serving one is `P kb:current`, and each new version
+stored under `P {kb}:version:<v>`, the serving one is `P {kb}:current` (one hash tag: they
+change in one transaction, in one Redis Cluster slot), and each new version
 is announced on the `P kb:updates` channel, so every instance sharing the Redis swaps to
 it within seconds (a slow poll catches any missed announcement).
 """
@@ -26,6 +27,7 @@ from redis.exceptions import RedisError
 
 from services.config import Settings
 from services.errors import EntryNotFound, InvalidKnowledge, KnowledgeConflict
+from services.keys import KNOWLEDGE
 from services.knowledge.engines import train_engine
 from services.knowledge.formats import (
     KnowledgeFormatError,
@@ -119,14 +121,14 @@ class KnowledgeService:
     # -- keys ------------------------------------------------------------------------
     @property
     def current_key(self) -> str:
-        return f"{self.prefix}kb:current"
+        return f"{self.prefix}{KNOWLEDGE}current"
 
     @property
     def channel(self) -> str:
         return f"{self.prefix}kb:updates"
 
     def version_key(self, version: str) -> str:
-        return f"{self.prefix}kb:version:{version}"
+        return f"{self.prefix}{KNOWLEDGE}version:{version}"
 
     # -- life ------------------------------------------------------------------------
     async def start(self) -> None:

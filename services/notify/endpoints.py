@@ -1,7 +1,7 @@
 """Webhook endpoints: the ones named by WEBHOOK_URLS (with WEBHOOK_SECRET) and the ones an
 admin adds through the API, each with its own `whsec_…` secret and event filter.
 
-Added endpoints live in one Redis hash (`P webhooks:endpoints`, id -> sealed JSON), so every
+Added endpoints live in one Redis hash (`P {webhooks}:endpoints`, id -> sealed JSON), so every
 instance sees the same set; their secrets are sealed at rest like sessions. The configured
 ones have stable ids derived from the URL (`env-…`), the same on every instance and after a
 restart, so a queued delivery always finds its endpoint again.
@@ -22,6 +22,7 @@ from standardwebhooks import Webhook
 
 from services.crypto import Sealer, SealError
 from services.errors import DomainError, InvalidPayload
+from services.keys import WEBHOOKS
 from services.sessions import iso, new_id
 from services.store import guarded, now_ms
 
@@ -122,7 +123,7 @@ class EndpointStore:
         self, redis: Redis, key_prefix: str, sealer: Sealer, configured: list[Endpoint]
     ) -> None:
         self.redis = redis
-        self.key = f"{key_prefix}webhooks:endpoints"
+        self.key = f"{key_prefix}{WEBHOOKS}endpoints"
         self.sealer = sealer
         self.configured = {e.id: e for e in configured}
 

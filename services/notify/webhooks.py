@@ -3,14 +3,15 @@ the delivery log. The delivery worker (services/notify/worker.py) sends what is 
 
 Publishing an event is one Redis transaction and nothing else: the event's body is stored
 once (sealed), and one delivery per (event, endpoint) is recorded and XADDed to the stream
-`P webhooks:stream`. A customer's reply never waits for a receiver.
+`P {webhooks}:stream`. A customer's reply never waits for a receiver.
 
-Keys (P = REDIS_KEY_PREFIX), all expiring after WEBHOOK_LOG_TTL:
-  P webhooks:stream            the deliveries to attempt now (consumer group `deliver`)
-  P webhooks:retry             sorted set: delivery id -> when its next attempt is due (ms)
-  P webhooks:event:<eventId>   hash: type, at, body (sealed), deliveries (JSON list of ids)
-  P webhooks:delivery:<id>     JSON: endpoint, url, status, attempts, next attempt, last error
-  P webhooks:log               sorted set: delivery id -> created (ms), newest last
+Keys (P = REDIS_KEY_PREFIX), all expiring after WEBHOOK_LOG_TTL, all with the hash tag
+`{webhooks}` (their transactions and the promote script stay in one Redis Cluster slot):
+  P {webhooks}:stream            the deliveries to attempt now (consumer group `deliver`)
+  P {webhooks}:retry             sorted set: delivery id -> when its next attempt is due (ms)
+  P {webhooks}:event:<eventId>   hash: type, at, body (sealed), deliveries (JSON list of ids)
+  P {webhooks}:delivery:<id>     JSON: endpoint, url, status, attempts, next attempt, last error
+  P {webhooks}:log               sorted set: delivery id -> created (ms), newest last
 
 The body is `{type, timestamp, data}`; the event's id travels in the `webhook-id` header and
 is the same on every attempt and redelivery, so receivers de-duplicate on it (delivery is
@@ -30,6 +31,7 @@ from standardwebhooks import Webhook
 
 from services.crypto import Sealer
 from services.errors import DomainError
+from services.keys import WEBHOOKS
 from services.notify.endpoints import EVENT_TYPES, EndpointStore, as_bytes, as_text
 from services.sessions import iso, new_id
 from services.store import guarded, now_ms
@@ -51,7 +53,7 @@ class Keys:
     """Every webhook key, built in one place."""
 
     def __init__(self, key_prefix: str) -> None:
-        base = f"{key_prefix}webhooks:"
+        base = key_prefix + WEBHOOKS
         self.stream = base + "stream"
         self.retry = base + "retry"
         self.log = base + "log"

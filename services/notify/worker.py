@@ -1,6 +1,6 @@
 """The webhook delivery worker: a background task on every instance, never on a reply path.
 
-All instances share one consumer group on `P webhooks:stream`, each instance one consumer,
+All instances share one consumer group on `P {webhooks}:stream`, each instance one consumer,
 so a delivery is attempted by one instance at a time. A loop:
   0. sleeps WEBHOOK_POLL_INTERVAL when there was nothing to do, or less when this instance
      published an event (no blocking read: the shared connection pool stays clean);

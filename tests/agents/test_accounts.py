@@ -18,7 +18,7 @@ import pytest
 from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
-from services.agents import Agent, AgentService
+from services.agents import Agent, AgentService, Keys
 from services.errors import (
     AgentExists,
     AgentNotFound,
@@ -28,7 +28,7 @@ from services.errors import (
     Unauthorized,
 )
 from services.store import now_ms
-from tests.conftest import delete_prefix, free_port, unique_prefix
+from tests.conftest import delete_prefix, free_port, on_cluster, redis_url, unique_prefix
 
 KEY = b"k" * 32
 PASSWORD = "correct horse"
@@ -94,10 +94,10 @@ async def test_create_get_and_list(agents: AgentService, redis: Redis, prefix: s
     public = ann.public()
     assert set(public) == {"id", "name", "email", "role", "disabled", "createdAt"}
     assert str(public["createdAt"]).endswith("Z")
-    stored = await redis.hget(f"{prefix}agent:{ann.id}", "passwordHash")
+    stored = await redis.hget(Keys(prefix).agent(ann.id), "passwordHash")
     assert stored is not None and stored.startswith(b"$argon2id$")
     assert PASSWORD.encode() not in stored
-    assert await redis.hget(f"{prefix}agents:by-email", "ann@example.com") == ann.id.encode()
+    assert await redis.hget(Keys(prefix).by_email, "ann@example.com") == ann.id.encode()
 
 
 @pytest.mark.parametrize(
@@ -204,7 +204,7 @@ async def test_login_rehashes_when_the_parameters_changed(
 ) -> None:
     old = make()
     ann = await old.create("ann@example.com", "Ann", PASSWORD)
-    key = f"{prefix}agent:{ann.id}"
+    key = Keys(prefix).agent(ann.id)
     first = await redis.hget(key, "passwordHash")
     assert first is not None and b"m=8," in first
     new = make(hasher=CountingHasher(memory_cost=16))
@@ -328,7 +328,7 @@ async def test_tokens_expire(make: Callable[..., AgentService], redis: Redis, pr
     await agents.create("ann@example.com", "Ann", PASSWORD)
     token, expires_at, _ = await agents.login("ann@example.com", PASSWORD, "10.0.0.1")
     await agents.authenticate(token)
-    allowed = [k async for k in redis.scan_iter(match=f"{prefix}agent-token:*")]
+    allowed = [k async for k in redis.scan_iter(match=Keys(prefix).token_prefix + "*")]
     assert len(allowed) == 1 and 0 < await redis.pttl(allowed[0]) <= 1000
     await asyncio.sleep(max(0, expires_at - now_ms()) / 1000 + 0.05)
     with pytest.raises(Unauthorized, match="expired"):
@@ -393,7 +393,7 @@ async def test_a_deleted_agent_cannot_authenticate(
 ) -> None:
     ann = await agents.create("ann@example.com", "Ann", PASSWORD)
     token = await sign_in(agents, "ann@example.com")
-    await redis.delete(f"{prefix}agent:{ann.id}")
+    await redis.delete(Keys(prefix).agent(ann.id))
     with pytest.raises(Unauthorized):
         await agents.authenticate(token)
 
@@ -403,9 +403,9 @@ async def test_token_keys_expire_with_the_token(
 ) -> None:
     ann = await agents.create("ann@example.com", "Ann", PASSWORD)
     await sign_in(agents, "ann@example.com")
-    ttl = await redis.ttl(f"{prefix}agent:{ann.id}:tokens")
+    ttl = await redis.ttl(Keys(prefix).tokens(ann.id))
     assert 3590 <= ttl <= 3600
-    assert len(await redis.smembers(f"{prefix}agent:{ann.id}:tokens")) == 1
+    assert len(await redis.smembers(Keys(prefix).tokens(ann.id))) == 1
 
 
 # --- presence ------------------------------------------------------------------------------
@@ -469,7 +469,7 @@ async def test_disabled_and_deleted_agents_are_not_listed_online(
     await agents.connected(ann.id, "s1")
     await agents.connected(bob.id, "s2")
     await agents.set_disabled(ann.id, True)
-    await redis.delete(f"{prefix}agent:{bob.id}")
+    await redis.delete(Keys(prefix).agent(bob.id))
     assert await agents.online() == []
 
 
@@ -497,13 +497,11 @@ async def run_cli(env: dict[str, str], cwd: Path, stdin: str, *args: str) -> tup
 async def test_cli_adds_an_agent(
     agents: AgentService, redis: Redis, prefix: str, tmp_path: Path
 ) -> None:
-    kwargs = redis.connection_pool.connection_kwargs  # the suite's Redis, wherever it runs
-    host, port, db = kwargs.get("host", "127.0.0.1"), kwargs.get("port", 6379), kwargs.get("db", 0)
-    url = f"redis://{host}:{port}/{db}"
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(ROOT),
-        "REDIS_URL": url,
+        "REDIS_URL": redis_url(),  # the suite's Redis, wherever it runs (a cluster too)
+        "REDIS_CLUSTER": str(on_cluster()).lower(),
         "REDIS_KEY_PREFIX": prefix,
     }
     secret = "cli password 1"

@@ -10,6 +10,7 @@ import logging
 import pytest
 
 from services.guard.budget import DAY_TTL_S, TokenBudget
+from services.keys import session_key
 from services.metrics import Metrics
 from services.responders.base import Prompt, Usage
 from services.responders.chain import AllRespondersFailed
@@ -50,10 +51,10 @@ async def test_budget_counts_per_session_and_per_day(redis):
     days = iter(["2026-01-01", "2026-01-01", "2026-01-01", "2026-01-02", "2026-01-02"])
     budget = TokenBudget(redis, prefix, session_budget=100, daily_budget=1000, today=lambda: "x")
     try:
-        await redis.hset(f"{prefix}session:s1", "status", "active")
+        await redis.hset(session_key(prefix, "s1"), "status", "active")
         await budget.charge("s1", Usage(40, 20))
         await budget.charge("gone", Usage(40, 20))  # no session hash is created for it
-        assert await redis.exists(f"{prefix}session:gone") == 0
+        assert await redis.exists(session_key(prefix, "gone")) == 0
         assert await budget.used("s1") == (60, 120)
         assert await budget.spent("s1") is None
         await budget.charge("s1", Usage(30, 10))
@@ -78,7 +79,7 @@ async def test_past_the_session_budget_the_remote_providers_are_skipped(
     redis, llm_settings, openai_fake, gemini_fake, local, caplog
 ):
     prefix = unique_prefix("budget")
-    await redis.hset(f"{prefix}session:s1", "status", "active")
+    await redis.hset(session_key(prefix, "s1"), "status", "active")
     metrics = Metrics()
     chain = build_responders(
         llm_settings(

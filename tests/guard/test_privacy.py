@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from services.container import Container
 from services.crypto import Sealer, new_key
 from services.guard.redact import Redactor, iban_ok, luhn_ok, redact
+from services.keys import session_key, session_part, ticket_key
 from services.privacy import DAY_MS
 from services.rotate import Rotator
 from services.store import now_ms
@@ -166,7 +167,7 @@ async def test_erasing_a_session_leaves_no_key_or_value_of_it(server_factory, re
         sid, ticket = await session_with_ticket(api, "erase-me")
         other, other_ticket = await session_with_ticket(api, "someone-else")
         before = await keys_of(redis, prefix)
-        assert any(sid in k for k in before) and f"{prefix}ticket:{ticket}" in before
+        assert any(sid in k for k in before) and ticket_key(prefix, ticket) in before
         url = f"/api/v1/chat/session/{sid}"
         assert (await api.delete(url)).status_code == 204
         res = await api.delete(url)
@@ -177,7 +178,7 @@ async def test_erasing_a_session_leaves_no_key_or_value_of_it(server_factory, re
         assert [k for k in after if sid in k or ticket in k] == []
         assert [k for k, v in after.items() if sid.encode() in v or ticket.encode() in v] == []
         # the other customer's conversation and ticket are untouched
-        assert f"{prefix}ticket:{other_ticket}" in after
+        assert ticket_key(prefix, other_ticket) in after
         assert (await api.get(f"/api/v1/chat/history/{other}")).status_code == 200
 
 
@@ -239,8 +240,8 @@ async def test_retention_removes_old_resolved_conversations_and_closed_tickets_o
         ]
         for sid in (resolved, active, escalated):
             await chat.sessions.append(sid, {"role": "user", "content": "hi", "timestamp": "t"})
-        await redis.hset(f"{prefix}session:{resolved}", "status", "resolved")
-        await redis.hset(f"{prefix}session:{escalated}", "status", "escalated")
+        await redis.hset(session_key(prefix, resolved), "status", "resolved")
+        await redis.hset(session_key(prefix, escalated), "status", "escalated")
         now = now_ms()
         made = {
             "old-closed": Ticket("old-closed", resolved, 1, "closed", now, {}),
@@ -254,11 +255,12 @@ async def test_retention_removes_old_resolved_conversations_and_closed_tickets_o
         assert await privacy.sweep(now=now + 2 * DAY_MS) == {"sessions": 1, "tickets": 1}
         left = await keys_of(redis, prefix)
         assert [k for k in left if resolved in k] == []
-        assert f"{prefix}ticket:old-closed" not in left
+        assert ticket_key(prefix, "old-closed") not in left
         for kept in ("old-open", "new-closed"):
-            assert f"{prefix}ticket:{kept}" in left
+            assert ticket_key(prefix, kept) in left
         for sid in (active, escalated):
-            assert f"{prefix}session:{sid}" in left and f"{prefix}session:{sid}:messages" in left
+            assert session_key(prefix, sid) in left
+            assert session_part(prefix, sid, "messages") in left
         # a second instance sweeping at the same moment finds the lock taken
         await redis.set(f"{prefix}retention:lock", "other", px=5000)
         assert await privacy.sweep(now=now + 9 * DAY_MS) == {"sessions": 0, "tickets": 0}
