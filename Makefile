@@ -87,6 +87,9 @@ public/vendor/chart.umd.min.js: $(NODE)
 
 bench: $(TESTS)
 	$(PY) -m bench.rest_load
+	$(PY) -m bench.model_overhead
+	nice -n 5 $(PY) -m bench.socket_idle
+	$(PY) -m bench.fleet_load
 	$(PY) -m bench.providers
 	$(PY) -m bench.agents_live
 	$(PY) -m bench.escalation_eval

@@ -27,7 +27,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
-START_TIMEOUT = 90.0
+START_TIMEOUT = 180.0  # a busy 2-core machine starts three instances slowly
 STOP_TIMEOUT = 20.0  # above SHUTDOWN_GRACE's default
 
 

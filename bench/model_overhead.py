@@ -1,0 +1,118 @@
+"""`make bench` (P2): our latency on top of the model's. The fake model answers after a fixed
+200 ms (bench/fake_model.py, its own process); C concurrent chats send M messages each through
+the real server (production settings, the OpenAI responder pointed at the fake). The same
+concurrency straight at the fake model gives the model's own latency; the difference at p50
+and p99 is what the service adds (sealing, Redis, classification, the SDK call, Connexion).
+
+    python -m bench.model_overhead [--chats 200] [--messages 5] [--latency 0.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import httpx
+
+from bench.rest_load import bench_env, delete_keys, free_port, start, wait_ready
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(len(values) * q))], 2)
+
+
+def start_model(port: int, latency: float) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bench.fake_model", str(port), str(latency)])
+
+
+async def model_alone(url: str, chats: int, messages: int) -> list[float]:
+    body = {"model": "fake", "messages": [{"role": "user", "content": "hello"}]}
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=chats, max_keepalive_connections=chats)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+        async def chat() -> None:
+            for _ in range(messages):
+                t0 = time.perf_counter()
+                res = await client.post("/v1/chat/completions", json=body)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                res.raise_for_status()
+
+        await asyncio.gather(*(chat() for _ in range(chats)))
+    return latencies
+
+
+async def through_service(url: str, chats: int, messages: int) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=chats, max_keepalive_connections=chats)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+        async def chat(i: int) -> None:
+            nonlocal errors
+            res = await client.post(
+                "/api/v1/chat/session", json={"userId": f"m{i}", "metadata": {}}
+            )
+            sid = res.json()["sessionId"]
+            for m in range(messages):
+                t0 = time.perf_counter()
+                res = await client.post(
+                    "/api/v1/chat/message",
+                    json={"sessionId": sid, "message": f"Where is my order number {m}?"},
+                )
+                latencies.append((time.perf_counter() - t0) * 1000)
+                errors += res.status_code != 200 or res.json().get("provider") != "openai"
+
+        await asyncio.gather(*(chat(i) for i in range(chats)))
+    return latencies, errors
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chats", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=5)
+    parser.add_argument("--latency", type=float, default=0.2)
+    args = parser.parse_args()
+    redis_url, prefix, env = bench_env()
+    model_port, port = free_port(), free_port()
+    model = start_model(model_port, args.latency)
+    model_url = f"http://127.0.0.1:{model_port}"
+    env |= {
+        "OPENAI_API_KEY": "sk-bench",
+        "OPENAI_BASE_URL": model_url + "/v1",
+        "AI_PROVIDER_ORDER": "openai,local",
+        "MAX_CONNECTIONS": "0",
+    }
+    server = start("app:create_app", port, env)
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}")
+        await through_service(f"http://127.0.0.1:{port}", 4, 2)  # warm-up
+        alone = await model_alone(model_url, args.chats, args.messages)
+        ours, errors = await through_service(f"http://127.0.0.1:{port}", args.chats, args.messages)
+    finally:
+        server.terminate()
+        model.terminate()
+        server.wait(60)
+        model.wait(60)
+    delete_keys(redis_url, prefix)
+    result = {
+        "model_alone_ms": {"p50": percentile(alone, 0.5), "p99": percentile(alone, 0.99)},
+        "through_service_ms": {"p50": percentile(ours, 0.5), "p99": percentile(ours, 0.99)},
+        "added_ms": {
+            "p50": round(statistics.median(ours) - statistics.median(alone), 2),
+            "p99": round(percentile(ours, 0.99) - percentile(alone, 0.99), 2),
+        },
+        "errors": errors,
+        "load": {"chats": args.chats, "messages_per_chat": args.messages, "model_s": args.latency},
+    }
+    print(json.dumps({"P2_model_overhead": result}, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
