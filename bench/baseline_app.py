@@ -27,7 +27,7 @@ async def create_session(request: Request) -> JSONResponse:
     body = await request.json()
     sid = secrets.token_urlsafe(24)
     now = int(time.time() * 1000)
-    key = f"{PREFIX}session:{sid}"
+    key = f"{PREFIX}session:{{{sid}}}"
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hset(key, mapping={"data": json.dumps(body), "status": "active", "createdAt": now})
         pipe.pexpire(key, TTL)
@@ -39,11 +39,12 @@ async def create_session(request: Request) -> JSONResponse:
 async def send_message(request: Request) -> JSONResponse:
     body = await request.json()
     sid = body["sessionId"]
-    keys = [f"{PREFIX}session:{sid}", f"{PREFIX}session:{sid}:messages", f"{PREFIX}sessions:active"]
+    session = f"{PREFIX}session:{{{sid}}}"  # the hash-tagged layout of services/keys.py
+    keys = [session, f"{session}:messages", f"{PREFIX}sessions:active"]
     if not await redis.hgetall(keys[0]):
         return JSONResponse({"error": "not found"}, 404)
     now = int(time.time() * 1000)
-    n = await append(
+    n, _held = await append(
         keys=keys, args=[json.dumps({"role": "user", "content": body["message"]}), TTL, now, sid]
     )
     await redis.lrange(keys[1], max(0, n - 11), n - 2)
