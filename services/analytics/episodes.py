@@ -94,9 +94,19 @@ class Episode:
         self._finish("bot_resolved_assumed" if self.state == "bot" else "abandoned", due, fx)
         return True
 
-    def customer_message(self, now: int, thanks: bool, w: Windows, fx: Effects) -> None:
-        self.settle(now, w, fx)
+    def customer_message(
+        self, now: int, thanks: bool, w: Windows, fx: Effects, waiting: bool = False
+    ) -> None:
+        """`waiting`: the conversation is with the team (escalated or assigned), so the
+        customer has not left: an abandonment settled meanwhile is taken back."""
         fx.add(now, {"msg:customer": 1})
+        if waiting and self.state == "done" and self.outcome == "abandoned":
+            self._change("", fx)
+            self.state = "escalated"
+        if waiting and self.state in ("escalated", "assigned"):
+            self.last_customer = now
+            return
+        self.settle(now, w, fx)
         if self.state == "bot" and thanks and self.last_bot >= self.last_customer > 0:
             self.last_customer = now
             self._finish("bot_resolved_confirmed", now, fx)

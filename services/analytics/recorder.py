@@ -70,9 +70,11 @@ class Recorder:
     # -- events ------------------------------------------------------------------------
     async def _customer(self, data: dict[str, Any]) -> None:
         thanks = is_thanks(str(data.get("text", "")))
+        waiting = bool(data.get("waiting"))
         w = self.windows
         await self.step(
-            data["sessionId"], lambda ep, now, fx: ep.customer_message(now, thanks, w, fx)
+            data["sessionId"],
+            lambda ep, now, fx: ep.customer_message(now, thanks, w, fx, waiting),
         )
         if user := data.get("userId"):
             await self.store.add_customer(ms(self.clock), str(user))
