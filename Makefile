@@ -36,6 +36,7 @@ lint: $(TESTS) $(NODE)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	node_modules/.bin/tsc -p public/sdk/tsconfig.json
 	@spec=$$(mktemp --suffix=.json) && $(PY) -m services.contract openapi > $$spec && \
 	  node_modules/.bin/spectral lint --quiet --ruleset .spectral.yaml --fail-severity=warn $$spec; \
 	  status=$$?; rm -f $$spec; \

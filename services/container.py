@@ -114,6 +114,7 @@ class Container:
         self.settings = settings
         self.clock = clock  # analytics time (tests move it); None: the system clock
         self.analytics: Analytics | None = None  # counting, settling, reports
+        self.language_warm: asyncio.Task[None] | None = None  # the detector's models loading
         self.metrics = Metrics()
         self.prometheus = Exporter(self)  # GET /metrics (services/prometheus.py)
         self.redis: Redis | None = None
@@ -289,13 +290,16 @@ class Container:
         self.events.add(self.analytics)
         self.analytics.start()
         await self.notify.start()
+        detector = language_detector(s.detect_languages)
+        # Its models take seconds to load: in the detection process now, not at the first message.
+        self.language_warm = asyncio.create_task(detector.warm(), name="language detector")
         secret = s.widget_identity_secret
         self.identities = Identities(
             sessions, secret.get_secret_value().encode() if secret else None
         )
         self.chat = ChatService(
             catalogues=self.catalogues,
-            detector=language_detector(s.detect_languages),
+            detector=detector,
             knowledge_language=s.knowledge_language,
             sessions=sessions,
             conversations=self.conversations,
@@ -322,6 +326,8 @@ class Container:
         )
 
     async def aclose(self) -> None:
+        if self.language_warm is not None and not self.language_warm.done():
+            self.language_warm.cancel()  # the loading thread finishes on its own
         if self.analytics is not None:
             await self.analytics.aclose()
         if self.privacy is not None:

@@ -1,6 +1,8 @@
 """Which language a customer writes in: lingua's detector, offline, restricted to
-DETECT_LANGUAGES, built once per process (its models take seconds and ~200 MB to load)
-on a worker thread, never on the event loop.
+DETECT_LANGUAGES. Its models take seconds and ~200 MB to load, and lingua holds the GIL
+while it builds and detects (measured: a thread stalled the event loop for the whole
+13 s build), so detection runs in one worker process per server process, shared by every
+detector of that process, started and warmed at start-up.
 
 Short, ambiguous texts ("ok", "refund") give no language (None) rather than a guess: the
 top language must lead the next by MIN_MARGIN of confidence.
@@ -9,7 +11,10 @@ top language must lead the next by MIN_MARGIN of confidence.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import multiprocessing
 import threading
+from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from typing import Any
 
@@ -33,7 +38,8 @@ def lingua_language(code: str) -> Language:
 def _detector(codes: tuple[str, ...]) -> Any:
     with _build_lock:  # one build at a time: two threads would both load the models
         languages = [lingua_language(c) for c in codes]
-        return LanguageDetectorBuilder.from_languages(*languages).build()
+        builder = LanguageDetectorBuilder.from_languages(*languages)
+        return builder.with_preloaded_language_models().build()
 
 
 def detect_sync(codes: tuple[str, ...], text: str) -> str | None:
@@ -51,8 +57,22 @@ def detect_sync(codes: tuple[str, ...], text: str) -> str | None:
     return code
 
 
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def worker_pool() -> ProcessPoolExecutor:
+    """The one detection process of this process (spawned: no copy of our threads' state)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
+        return _pool
+
+
 class LanguageDetector:
-    """Detects on a worker thread; the first call builds the detector (shared per process)."""
+    """Detects in the worker process; its first call there builds the detector."""
 
     def __init__(self, languages: list[str] | tuple[str, ...] = DEFAULT_LANGUAGES) -> None:
         self.codes = tuple(sorted({c.lower() for c in languages}))
@@ -63,7 +83,12 @@ class LanguageDetector:
     def enabled(self) -> bool:
         return len(self.codes) >= 2
 
+    async def warm(self) -> None:
+        """Build the detector now (at start-up), so the first message does not wait for it."""
+        await self.detect("warm up the detector")
+
     async def detect(self, text: str) -> str | None:
         if not self.enabled:
             return None
-        return await asyncio.to_thread(detect_sync, self.codes, text)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(worker_pool(), detect_sync, self.codes, text)

@@ -13,6 +13,10 @@
   const MAX_ALERTS = 3;
 
   const $ = (id) => document.getElementById(id);
+  const i18n = window.SupportBotI18n;
+  /** A label in the customer's language (public/js/i18n.js, from the server's catalogues). */
+  const t = (key, vars) => (i18n ? i18n.t(key, vars) : key);
+  const embed = window.SupportBotEmbed || null; // set by public/js/embed.js inside the widget
   const els = {
     messages: $("messages"), form: $("composer"), input: $("message"), send: $("send"),
     counter: $("counter"), hint: $("hint"), typing: $("typing"), escalation: $("escalation"),
@@ -111,17 +115,17 @@
   }
 
   // --- messages ----------------------------------------------------------------------------
-  const WHO = { user: "You said: ", assistant: "Assistant said: ", agent: "", system: "" };
+  const WHO = { user: "page.you_said", assistant: "page.assistant_said", agent: "", system: "" };
 
   /** A message; an agent's carries the agent's name (`name`) above the text. */
   function addMessage(role, text, id, name) {
     const stick = role === "user" || nearBottom();
     const li = el("li", "msg msg--" + (WHO[role] === undefined ? "system" : role));
     if (role === "agent") {
-      li.appendChild(el("span", "msg__who", name || "Support team"));
-      li.appendChild(el("span", "visually-hidden", " said: "));
+      li.appendChild(el("span", "msg__who", name || t("page.support_team")));
+      li.appendChild(el("span", "visually-hidden", t("page.said")));
     } else if (WHO[role]) {
-      li.appendChild(el("span", "visually-hidden", WHO[role]));
+      li.appendChild(el("span", "visually-hidden", t(WHO[role])));
     }
     li.appendChild(el("span", "msg__text", text || ""));
     if (id) {
@@ -154,14 +158,14 @@
   function describe(li, reply) {
     li.querySelectorAll(".msg__meta, .msg__sources").forEach((node) => node.remove());
     const parts = [];
-    if (reply.provider) parts.push("answered by " + reply.provider);
+    if (reply.provider) parts.push(t("page.answered_by", { provider: reply.provider }));
     const pct = percent(reply.confidence);
-    if (pct !== null) parts.push("confidence " + pct + "%");
+    if (pct !== null) parts.push(t("page.confidence", { percent: pct }));
     if (parts.length) li.appendChild(el("span", "msg__meta", parts.join(" · ")));
 
     const sources = Array.isArray(reply.sources) ? reply.sources : [];
     const list = el("ul", "msg__sources");
-    list.setAttribute("aria-label", "Sources");
+    list.setAttribute("aria-label", t("page.sources"));
     for (const source of sources) {
       if (!source || typeof source !== "object") continue;
       const title = source.title || source.id;
@@ -192,13 +196,13 @@
     const by = entry.by && typeof entry.by.name === "string" ? entry.by.name : null;
     switch (entry.event) {
       case "escalated": return null; // the bot's own reply and the notice say so
-      case "assigned": return (by || "A member of our team") + " joined the conversation";
-      case "transferred": return "Your conversation was passed to another member of our team.";
-      case "released": return "Your conversation is back in the queue; the next person free will reply.";
-      case "handed_back": return "The assistant is back. Ask it anything.";
-      case "resolved": return "This conversation was marked as resolved.";
-      case "rated": return "Thank you for your rating.";
-      case "ticket_created": return "You left your e-mail address; we'll answer you there.";
+      case "assigned": return t("page.joined", { name: by || t("page.someone") });
+      case "transferred": return t("page.transferred");
+      case "released": return t("page.released");
+      case "handed_back": return t("page.handed_back");
+      case "resolved": return t("page.resolved");
+      case "rated": return t("page.rated");
+      case "ticket_created": return t("page.ticket_created");
       case "reopened": return null;
       default: return typeof entry.content === "string" && entry.content ? entry.content : null;
     }
@@ -255,9 +259,10 @@
 
   // --- notices -------------------------------------------------------------------------------
   const RULE_TEXT = {
-    low_confidence: "the assistant was not sure of its answer",
-    technical_error: "a technical problem",
-    requested: "it needs a person",
+    low_confidence: "page.rule_low_confidence",
+    technical_error: "page.rule_technical_error",
+    requested: "page.rule_requested",
+    unsupported_language: "page.rule_unsupported_language",
   };
 
   /** "Why: you mentioned “urgent” and “manager”; it needs a person." (or "" without reasons) */
@@ -267,15 +272,16 @@
     for (const reason of Array.isArray(reasons) ? reasons : []) {
       const rule = reason && typeof reason.rule === "string" ? reason.rule : null;
       if (rule === "keyword" && reason.detail) words.push("“" + reason.detail + "”");
-      else if (rule) phrases.push(RULE_TEXT[rule] || rule.replace(/_/g, " "));
+      else if (rule) phrases.push(RULE_TEXT[rule] ? t(RULE_TEXT[rule]) : rule.replace(/_/g, " "));
     }
     const unique = [...new Set(words)];
     if (unique.length) {
       const last = unique.pop();
-      phrases.unshift("you mentioned " + (unique.length ? unique.join(", ") + " and " : "") + last);
+      const words = (unique.length ? unique.join(", ") + t("page.and") : "") + last;
+      phrases.unshift(t("page.mentioned", { words }));
     }
     const all = [...new Set(phrases)];
-    return all.length ? "Why: " + all.join("; ") + "." : "";
+    return all.length ? t("page.why", { reasons: all.join("; ") }) : "";
   }
 
   /** Idempotent: the same notice is not re-announced; a later event may add the reasons. */
@@ -289,21 +295,20 @@
   function renderEscalation() {
     if (state.nobodyLive) {
       // Nobody can answer live: say so, and what happens instead.
-      const head = el("strong", null, "Nobody from our team can answer live right now.");
+      const head = el("strong", null, t("page.nobody_live"));
       const body = el("p", "notice__more", state.nobodyLive === "saved"
-        ? "We'll answer you by e-mail" + (state.contactEmail ? " at " + state.contactEmail : "")
-          + ". If someone becomes free, they may reply here too."
-        : "Leave your e-mail address below and we'll answer you there.");
+        ? (state.contactEmail ? t("page.by_email_at", { email: state.contactEmail }) : t("page.by_email"))
+        : t("page.leave_below"));
       els.escalation.replaceChildren(head, body);
       if (state.escalation) els.escalation.appendChild(el("p", null, state.escalation));
       return;
     }
-    const head = el("strong", null, "A member of our team will take over this conversation.");
-    const body = el("p", "notice__more", "We have passed it on; a person will reply here as soon as possible.");
+    const head = el("strong", null, t("page.takeover"));
+    const body = el("p", "notice__more", t("page.passed_on"));
     els.escalation.replaceChildren(head, body);
     if (state.queuePosition) {
-      const place = state.queuePosition === 1 ? "You're next in the queue."
-        : "You're number " + state.queuePosition + " in the queue.";
+      const place = state.queuePosition === 1 ? t("page.queue_next")
+        : t("page.queue_number", { n: state.queuePosition });
       els.escalation.appendChild(el("p", "notice__queue", place));
     }
     if (state.escalation) els.escalation.appendChild(el("p", null, state.escalation));
@@ -326,7 +331,7 @@
   }
 
   function alertUser(text) {
-    const message = String(text || "Something went wrong.");
+    const message = String(text || t("page.went_wrong"));
     for (const existing of els.alerts.querySelectorAll(".alert")) {
       if (existing.dataset.text === message) existing.remove();
     }
@@ -336,7 +341,7 @@
     box.appendChild(el("p", null, message));
     const close = el("button", "alert__close", "×");
     close.type = "button";
-    close.setAttribute("aria-label", "Dismiss this message");
+    close.setAttribute("aria-label", t("page.dismiss"));
     close.addEventListener("click", () => dismiss(box));
     box.addEventListener("keydown", (event) => { if (event.key === "Escape") dismiss(box); });
     box.appendChild(close);
@@ -352,7 +357,7 @@
   /** "Assistant is typing…", or "<agent> is typing…" when `who` names a person. */
   function setTyping(on, who) {
     if (!on) { els.typing.replaceChildren(); return; }
-    const label = (who || "Assistant") + " is typing…";
+    const label = t("page.typing", { who: who || t("page.assistant") });
     if (els.typing.textContent === label) return;
     const dots = el("span", "dots");
     dots.setAttribute("aria-hidden", "true");
@@ -375,17 +380,17 @@
     const near = length >= state.max * 0.9;
     els.counter.replaceChildren(
       document.createTextNode(length + " / " + state.max),
-      el("span", "visually-hidden", " characters"),
+      el("span", "visually-hidden", t("page.characters")),
     );
     els.counter.classList.toggle("counter--near", near);
-    if (near && !state.nearLimitAnnounced) announce((state.max - length) + " characters left.");
+    if (near && !state.nearLimitAnnounced) announce(t("page.characters_left", { n: state.max - length }));
     state.nearLimitAnnounced = near;
 
     const ready = state.connected && state.sessionId && !state.joining;
     els.send.disabled = !ready || Boolean(state.pending) || !els.input.value.trim() || length > state.max;
-    els.hint.textContent = state.pending ? "Waiting for the reply…"
-      : !ready ? "Connecting to support…"
-      : coarsePointer ? "" : "Enter to send, Shift+Enter for a new line";
+    els.hint.textContent = state.pending ? t("page.waiting")
+      : !ready ? t("page.connecting_support")
+      : coarsePointer ? "" : t("page.hint");
   }
 
   function autosize() {
@@ -406,7 +411,7 @@
     if (!pending) return;
     settle();
     pending.li.classList.add("msg--failed");
-    pending.li.appendChild(el("span", "msg__meta", note || "Not sent"));
+    pending.li.appendChild(el("span", "msg__meta", note || t("page.not_sent")));
     if (!els.input.value.trim()) {
       els.input.value = pending.text;
       autosize();
@@ -416,21 +421,26 @@
 
   // --- socket -----------------------------------------------------------------------------------
   if (typeof window.io !== "function") {
-    setConnection("disconnected", "Offline");
-    alertUser("The chat client did not load. Please reload the page; if this persists, "
-      + "the site needs its browser dependencies installed (make install).");
-    updateComposer();
+    (i18n ? i18n.ready : Promise.resolve()).then(() => {
+      setConnection("disconnected", t("page.offline"));
+      alertUser(t("page.client_missing"));
+      updateComposer();
+    });
     return;
   }
 
   // WebSocket first (no sticky sessions needed behind several workers), polling if it fails.
-  const socket = window.io({ transports: ["websocket", "polling"], tryAllTransports: true });
+  // It connects once the labels are in (i18n.ready), so the first words are in the right language.
+  const socket = window.io({ transports: ["websocket", "polling"], tryAllTransports: true, autoConnect: false });
 
   function join() {
     const sessionId = savedSessionId();
     const payload = { userId: userId() };
     if (sessionId) payload.sessionId = sessionId;
     else {
+      // The widget's language, or the browser's when a catalogue has it (else the server
+      // goes by the language of the customer's messages).
+      if (i18n && i18n.negotiated) payload.language = i18n.language;
       // So the server names times in the customer's own zone ("back tomorrow at 09:00 …").
       const zone = customerTimeZone();
       if (zone) payload.metadata = { timezone: zone };
@@ -456,7 +466,7 @@
 
   socket.on("connect", () => {
     state.connected = true;
-    setConnection("connected", "Connected");
+    setConnection("connected", t("page.connected"));
     join();
     refreshStatus();
   });
@@ -466,19 +476,19 @@
     state.joining = null;
     setTyping(false);
     settle();
-    if (socket.active) setConnection("reconnecting", "Reconnecting…");
-    else setConnection("disconnected", "Disconnected");
+    if (socket.active) setConnection("reconnecting", t("page.reconnecting"));
+    else setConnection("disconnected", t("page.disconnected"));
     updateComposer();
   });
 
   socket.on("connect_error", () => {
     state.connected = false;
-    if (socket.active) setConnection("reconnecting", "Reconnecting…");
-    else setConnection("disconnected", "Disconnected");
+    if (socket.active) setConnection("reconnecting", t("page.reconnecting"));
+    else setConnection("disconnected", t("page.disconnected"));
     updateComposer();
   });
 
-  socket.io.on("reconnect_failed", () => setConnection("disconnected", "Disconnected"));
+  socket.io.on("reconnect_failed", () => setConnection("disconnected", t("page.disconnected")));
 
   socket.on("chat-joined", (data) => {
     if (!data || typeof data.sessionId !== "string") return;
@@ -498,8 +508,7 @@
     else hideRating();
     if (state.contact && state.contact.sessionId !== data.sessionId) hideContact();
     if (!els.messages.childElementCount) {
-      addMessage("system", "Hi! How can we help? Ask a question below; "
-        + "if the assistant cannot help, a person from our team will take over.");
+      addMessage("system", (embed && embed.greeting) || t("page.greeting"));
     }
     if (restarted) addMessage("system", restarted);
     updateComposer();
@@ -508,7 +517,7 @@
 
   socket.on("typing", (data) => {
     if (!data || data.sessionId !== state.sessionId) return;
-    const who = data.sender === "agent" ? data.agentName || state.agentName || "Support agent" : null;
+    const who = data.sender === "agent" ? data.agentName || state.agentName || t("page.support_agent") : null;
     setTyping(Boolean(data.isTyping), who);
   });
 
@@ -542,14 +551,15 @@
       addMessage("agent", data.message, data.messageId, name);
       setTyping(false);
       settle();
-      announce((name || "Support agent") + " said: " + data.message);
+      announce((name || t("page.support_agent")) + t("page.said") + data.message);
+      if (embed) embed.arrived();
       return;
     }
     if (data.isBot === false) {
       // The customer's own words, sent from another tab or over the REST API.
       if (data.messageId && byId.has(data.messageId)) return;
       addMessage("user", data.message, data.messageId);
-      announce("You said: " + data.message);
+      announce(t("page.you_said") + data.message);
       return;
     }
     const stick = nearBottom();
@@ -562,7 +572,8 @@
     if (stick) scrollDown();
     setTyping(false);
     settle();
-    announce("Assistant said: " + data.message);
+    announce(t("page.assistant_said") + data.message);
+    if (embed) embed.arrived();
     if (data.needsEscalation) showEscalation(data.escalation && data.escalation.reasons);
   });
 
@@ -573,13 +584,13 @@
   // --- a person takes over, hands back, resolves --------------------------------------------------
   socket.on("agent-joined", (data) => {
     if (!forThisSession(data)) return;
-    const name = typeof data.agentName === "string" && data.agentName ? data.agentName : "A member of our team";
+    const name = typeof data.agentName === "string" && data.agentName ? data.agentName : t("page.someone");
     state.agentName = name;
     state.status = "assigned";
     hideEscalation();
     hideContact();
-    addMessage("system", name + " joined the conversation");
-    announce(name + " joined the conversation.");
+    addMessage("system", t("page.joined", { name }));
+    announce(t("page.joined", { name }));
     settle();
     updateComposer();
   });
@@ -595,7 +606,7 @@
       if (data.event === "released") {
         state.agentName = null;
         setTyping(false);
-        addMessage("system", "Your conversation is back in the queue; the next person free will reply.");
+        addMessage("system", t("page.released"));
       }
     } else if (data.status === "assigned") {
       hideEscalation();
@@ -604,10 +615,10 @@
       setTyping(false);
       state.agentName = null;
       if (data.status === "active" && data.event === "handed_back") {
-        addMessage("system", "The assistant is back. Ask it anything.");
-        announce("The assistant is back.");
+        addMessage("system", t("page.handed_back"));
+        announce(t("page.assistant_back"));
       } else if (data.status === "resolved" && previous !== "resolved") {
-        addMessage("system", "This conversation was marked as resolved.");
+        addMessage("system", t("page.resolved"));
       }
     }
     if (!withPeople()) stopTyping();
@@ -635,6 +646,7 @@
 
   socket.on("error", (data) => {
     const code = data && data.code;
+    if (code === "IDENTITY_REFUSED") return; // the widget's identify (public/js/embed.js)
     const message = data && typeof data.message === "string" ? data.message : null;
     const joining = state.joining;
     if (state.contact && state.contact.sending && !state.pending && !joining) {
@@ -649,21 +661,20 @@
       // The remembered conversation has expired (or was never valid): start a new one.
       forgetSession();
       join();
-      state.joining.restartedAfter = "Your previous conversation has ended, so this is a new one.";
+      state.joining.restartedAfter = t("page.restarted");
       return;
     }
     if (code === "SESSION_NOT_FOUND" && !joining) {
-      failPending("Not sent: the conversation had expired");
+      failPending(t("page.not_sent_expired"));
       forgetSession();
       hideEscalation();
       join();
-      state.joining.restartedAfter = "Your previous conversation expired after a while without "
-        + "messages, so this is a new one.";
+      state.joining.restartedAfter = t("page.expired");
       return;
     }
     if (joining) state.joining = null;
     failPending();
-    alertUser(message || "Something went wrong; please try again.");
+    alertUser(message || t("page.try_again"));
     updateComposer();
   });
 
@@ -744,7 +755,7 @@
   function showStars() {
     const rating = checkedRating();
     els.csatStars.dataset.value = rating ? String(rating) : "";
-    const words = ["", "Poor", "Not great", "Okay", "Good", "Excellent"];
+    const words = ["", ...t("page.rating_words").split(",")];
     els.csatValue.textContent = rating ? words[rating] : "";
   }
 
@@ -757,7 +768,7 @@
     els.csatError.textContent = "";
     els.csatSubmit.disabled = false;
     els.csat.hidden = false;
-    announce("How did we do? You can rate this conversation from 1 to 5 stars.");
+    announce(t("page.rate_prompt"));
     scrollDown();
   }
 
@@ -771,8 +782,8 @@
     // Focus was in the form (the submit button loses it while disabled): hand it to the box.
     const wasFocused = els.csat.contains(document.activeElement) || (state.rating && state.rating.hadFocus);
     hideRating();
-    addMessage("system", "Thank you for your rating.");
-    announce("Thank you for your rating.");
+    addMessage("system", t("page.rated"));
+    announce(t("page.rated"));
     if (wasFocused) els.input.focus();
   }
 
@@ -782,7 +793,7 @@
     clearTimeout(state.rating.timer);
     state.rating.sending = false;
     els.csatSubmit.disabled = false;
-    els.csatError.textContent = message || "Your rating was not sent; please try again.";
+    els.csatError.textContent = message || t("page.rating_failed");
     if (state.rating.hadFocus && document.activeElement === document.body) els.csatSubmit.focus();
   }
 
@@ -799,7 +810,7 @@
       try { body = await res.json(); } catch (err) { body = null; }
       ratingFailed(body && body.code, body && typeof body.detail === "string" ? body.detail : null);
     } catch (err) {
-      ratingFailed(null, "Your rating could not be sent; check your connection and try again.");
+      ratingFailed(null, t("page.rating_offline"));
     }
   }
 
@@ -813,7 +824,7 @@
     const rating = checkedRating();
     if (!state.rating || state.rating.sending || !state.sessionId) return;
     if (!rating) {
-      els.csatError.textContent = "Choose from 1 to 5 stars first.";
+      els.csatError.textContent = t("page.choose_stars");
       els.csat.querySelector('input[name="rating"]').focus();
       return;
     }
@@ -847,7 +858,7 @@
     if (!Number.isFinite(t)) return null;
     const when = new Date(t);
     try {
-      return new Intl.DateTimeFormat(undefined, {
+      return new Intl.DateTimeFormat(i18n ? i18n.language : undefined, {
         weekday: "long", day: "numeric", month: "long", hour: "numeric", minute: "2-digit",
         timeZoneName: "short",
       }).format(when);
@@ -873,15 +884,15 @@
     if (state.escalation === null) state.escalation = "";
     renderEscalation();
     els.contactHelp.textContent = typeof data.message === "string" && data.message
-      ? data.message : "Nobody can answer live right now. We'll reply to you by e-mail.";
+      ? data.message : t("page.contact_help");
     const when = openingText(data.nextOpening);
-    els.contactNext.textContent = when ? "We're back " + when + " (your time)." : "";
+    els.contactNext.textContent = when ? t("page.back_when", { when }) : "";
     els.contactNext.hidden = !when;
     els.contact.reset();
     setContactError("");
     els.contactSubmit.disabled = false;
     els.contact.hidden = false;
-    announce("Nobody can answer live right now. You can leave your e-mail address and we'll reply there.");
+    announce(t("page.nobody_announce"));
     scrollDown();
   }
 
@@ -897,7 +908,7 @@
     const wasFocused = els.contact.contains(document.activeElement) || contact.hadFocus;
     state.contactEmail = contact.email;
     hideContact();
-    const text = "Thanks — we'll reply to you at " + contact.email + ".";
+    const text = t("page.contact_thanks", { email: contact.email });
     addMessage("system", text).classList.add("msg--confirm");
     announce(text);
     if (state.nobodyLive) {
@@ -914,9 +925,9 @@
     contact.sending = false;
     els.contactSubmit.disabled = false;
     const text = code === "INVALID_PAYLOAD" || code === "VALIDATION_ERROR"
-      ? "That does not look like an e-mail address. Check it and try again (for example name@example.com)."
-      : code === "SESSION_NOT_FOUND" ? "This conversation has ended; start a new one to leave your address."
-      : message || "Your address was not sent; please try again.";
+      ? t("page.email_invalid")
+      : code === "SESSION_NOT_FOUND" ? t("page.conversation_ended")
+      : message || t("page.address_failed");
     setContactError(text);
     els.contactEmail.focus();
   }
@@ -935,7 +946,7 @@
       const code = body && body.code ? body.code : res.status === 400 ? "INVALID_PAYLOAD" : null;
       contactFailed(code, body && typeof body.detail === "string" ? body.detail : null);
     } catch (err) {
-      contactFailed(null, "Your address could not be sent; check your connection and try again.");
+      contactFailed(null, t("page.address_offline"));
     }
   }
 
@@ -947,12 +958,12 @@
     if (!contact || contact.sending || !state.sessionId) return;
     const email = els.contactEmail.value.trim();
     if (!email) {
-      setContactError("Enter your e-mail address.");
+      setContactError(t("page.enter_email"));
       els.contactEmail.focus();
       return;
     }
     if (!els.contactEmail.checkValidity()) {
-      setContactError("That does not look like an e-mail address. Check it and try again (for example name@example.com).");
+      setContactError(t("page.email_invalid"));
       els.contactEmail.focus();
       return;
     }
@@ -978,14 +989,15 @@
   });
 
   // --- providers' status ------------------------------------------------------------------------------
-  const STATE_LABELS = {
-    closed: "available", open: "unavailable", half_open: "recovering",
-    misconfigured: "misconfigured", not_configured: "not configured",
-    configured: "configured", connected: "connected", disconnected: "disconnected",
-  };
+  const STATES = new Set([
+    "closed", "open", "half_open", "misconfigured", "not_configured", "configured", "connected",
+    "disconnected",
+  ]);
 
   function pill(name, stateName) {
-    const item = el("li", "pill", name + ": " + (STATE_LABELS[stateName] || stateName || "unknown"));
+    const label = STATES.has(stateName) ? t("page.state_" + stateName) : stateName || t("page.state_unknown");
+    const item = el("li", "pill", name + ": " + label);
+    item.dataset.name = name;
     item.dataset.state = stateName || "unknown";
     return item;
   }
@@ -1018,12 +1030,12 @@
 
   /** One line for small screens: "AI: 1 of 3 available". */
   function summarize(items) {
-    const ai = items.filter((item) => !item.textContent.startsWith("redis:"));
+    const ai = items.filter((item) => item.dataset.name !== "redis");
     const up = ai.filter((item) => item.dataset.state === "closed").length;
-    const redisDown = items.some((item) => item.textContent === "redis: disconnected");
-    if (!items.length) return "Status";
-    return (ai.length ? "AI: " + up + " of " + ai.length + " available" : "Status")
-      + (redisDown ? " · storage down" : "");
+    const redisDown = items.some((item) => item.dataset.name === "redis" && item.dataset.state === "disconnected");
+    if (!items.length) return t("page.status");
+    return (ai.length ? t("page.ai_available", { up, count: ai.length }) : t("page.status"))
+      + (redisDown ? t("page.storage_down") : "");
   }
 
   // Wide screens show every pill; small ones a summary that opens to the list.
@@ -1042,7 +1054,7 @@
       els.providersSummary.textContent = summarize(items);
     } catch (err) {
       els.providers.replaceChildren(pill("status", "unknown"));
-      els.providersSummary.textContent = "Status unknown";
+      els.providersSummary.textContent = t("page.status_unknown");
     }
   }
 
@@ -1060,9 +1072,13 @@
     } catch (err) { /* keep the page's default */ }
   }
 
-  setInterval(refreshStatus, HEALTH_EVERY_MS);
-  document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshStatus(); });
-  refreshStatus();
-  readMessageLimit();
-  updateComposer();
+  if (embed) embed.attach({ socket, state, newChat: () => els.newChat.click(), alertUser, t });
+  (i18n ? i18n.ready : Promise.resolve()).then(() => {
+    setInterval(refreshStatus, HEALTH_EVERY_MS);
+    document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshStatus(); });
+    refreshStatus();
+    readMessageLimit();
+    updateComposer();
+    socket.connect();
+  });
 })();
