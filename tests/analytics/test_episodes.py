@@ -104,3 +104,47 @@ async def test_two_instances_settle_each_due_episode_once() -> None:
     finally:
         await delete_prefix(redis, prefix)
         await redis.aclose()
+
+
+async def test_providers_failovers_tokens_cost_webhooks() -> None:
+    prefix = unique_prefix("providers")
+    settings = make_settings(
+        redis_key_prefix=prefix, analytics_prices="gpt-x=2/8,gem-y=1/4", analytics_currency="EUR"
+    )
+    clock = Clock(local(2027, 3, 2, 9).timestamp())
+    redis = Redis.from_url(settings.redis_url or "")
+    analytics = Analytics(redis, settings, clock)
+    failed = {"provider": "openai", "model": "gpt-x", "ok": False, "latencyMs": 30000}
+    answered = {
+        "provider": "gemini",
+        "model": "gem-y",
+        "ok": True,
+        "latencyMs": 900,
+        "promptTokens": 1000,
+        "completionTokens": 500,
+    }
+    by_openai = {**answered, "provider": "openai", "model": "gpt-x", "latencyMs": 400}
+    try:
+        for attempts in ([failed, answered], [by_openai], [failed, failed]):
+            await analytics.publish(
+                "message.bot", {"sessionId": "p1", "escalated": [], "attempts": attempts}
+            )
+        for result in ("delivered", "delivered", "failed"):
+            await analytics.publish("webhook.delivery", {"result": result})
+        await analytics.publish("assist.suggestion_used", {"sessionId": "p1"})
+        summary = await analytics.summary()
+        gemini, openai = summary["providers"]  # by name
+        assert (openai["replies"], openai["failures"], openai["failovers"]) == (1, 3, 1)
+        assert openai["tokens"] == {"prompt": 1000, "completion": 500, "total": 1500}
+        assert openai["estimatedCost"] == {"amount": 0.006, "currency": "EUR"}  # 2e-3 + 4e-3
+        assert (openai["latency"]["count"], openai["latency"]["p50"]) == (4, 30000.0)
+        assert gemini["estimatedCost"]["amount"] == 0.003 and gemini["replies"] == 1
+        assert summary["webhooks"] == {"delivered": 2, "failed": 1}
+        assert summary["suggestionsUsed"] == 1
+        series = await analytics.timeseries("cost")
+        assert series["points"][-1]["breakdown"] == {"gemini": 0.003, "openai": 0.006}
+        csv = analytics.timeseries_csv(series).splitlines()
+        assert csv[0] == "start,value,numerator,denominator,gemini,openai"
+    finally:
+        await delete_prefix(redis, prefix)
+        await redis.aclose()
