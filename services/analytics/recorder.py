@@ -4,7 +4,7 @@ then its counter increments, then the episode's next settling time.
 
 Events (services/events.py): message.customer, message.bot, message.agent,
 conversation.assigned, conversation.resolved, conversation.handed_back,
-conversation.rated, webhook.delivery, assist.suggestion_used.
+conversation.rated, webhook.delivery, agent.replied (agent assist: was a suggestion used).
 """
 
 from __future__ import annotations
@@ -126,6 +126,9 @@ class Recorder:
         await self.store.count(fx)
 
     async def _suggestion(self, data: dict[str, Any]) -> None:
+        """agent.replied (agent assist): a reply that came from a suggestion counts."""
+        if not data.get("suggestion"):
+            return
         fx = Effects()
         fx.add(ms(self.clock), {"assist:used": 1})
         await self.store.count(fx)
@@ -139,5 +142,5 @@ class Recorder:
         "conversation.handed_back": _resolved,
         "conversation.rated": _rated,
         "webhook.delivery": _webhook,
-        "assist.suggestion_used": _suggestion,
+        "agent.replied": _suggestion,
     }

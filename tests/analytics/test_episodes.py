@@ -131,7 +131,10 @@ async def test_providers_failovers_tokens_cost_webhooks() -> None:
             )
         for result in ("delivered", "delivered", "failed"):
             await analytics.publish("webhook.delivery", {"result": result})
-        await analytics.publish("assist.suggestion_used", {"sessionId": "p1"})
+        for suggestion in (None, {"origin": "knowledge", "edited": False}):
+            await analytics.publish(
+                "agent.replied", {"sessionId": "p1", "agentId": "a1", "suggestion": suggestion}
+            )
         summary = await analytics.summary()
         gemini, openai = summary["providers"]  # by name
         assert (openai["replies"], openai["failures"], openai["failovers"]) == (1, 3, 1)
