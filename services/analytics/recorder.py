@@ -51,15 +51,24 @@ class Recorder:
             await handler(self, data)
 
     # -- one episode step, atomically --------------------------------------------------
-    async def step(self, session_id: str, apply: Callable[[Episode, int, Effects], Any]) -> None:
+    async def step(
+        self,
+        session_id: str,
+        apply: Callable[[Episode, int, Effects], Any],
+        user_id: str | None = None,
+    ) -> None:
+        """Three round trips: read the episode, compare-and-set it, count (one pipeline)."""
         for _ in range(RETRIES):
             now = ms(self.clock)
             episode = await self.store.load(session_id)
             fx = Effects()
             apply(episode, now, fx)
             if await self.store.save(session_id, episode, self.episode_ttl):
-                await self.store.count(fx)
-                await self.store.schedule(session_id, episode.due(self.windows))
+                await self.store.count(
+                    fx,
+                    due=(session_id, episode.due(self.windows)),
+                    customer=(now, user_id) if user_id else None,
+                )
                 return
         log.warning("analytics: an episode kept changing; one event not counted")
 
@@ -75,16 +84,24 @@ class Recorder:
         await self.step(
             data["sessionId"],
             lambda ep, now, fx: ep.customer_message(now, thanks, w, fx, waiting),
+            user_id=str(data["userId"]) if data.get("userId") else None,
         )
-        if user := data.get("userId"):
-            await self.store.add_customer(ms(self.clock), str(user))
 
     async def _bot(self, data: dict[str, Any]) -> None:
         escalated = list(data.get("escalated") or [])
-        await self.step(data["sessionId"], lambda ep, now, fx: ep.bot_answer(now, escalated, fx))
-        now = ms(self.clock)
-        fx = Effects()
         attempts = list(data.get("attempts") or [])
+
+        def answer(ep: Episode, now: int, fx: Effects) -> None:
+            ep.bot_answer(now, escalated, fx)
+            self._attempts(attempts, now, fx)
+
+        await self.step(data["sessionId"], answer)
+        if reason := data.get("gap"):
+            await self.gaps.add(str(data.get("question", "")), str(reason), ms(self.clock))
+
+    @staticmethod
+    def _attempts(attempts: list[dict[str, Any]], now: int, fx: Effects) -> None:
+        """Per provider: replies, failed attempts, failovers, tokens by model, latency."""
         for i, attempt in enumerate(attempts):
             provider = attempt["provider"]
             fields = observe(f"lat|{provider}", attempt["latencyMs"], LATENCY_BOUNDS)
@@ -102,9 +119,6 @@ class Recorder:
                 ):
                     fields[f"p|{provider}|failovers"] = 1
             fx.add(now, fields)
-        await self.store.count(fx)
-        if reason := data.get("gap"):
-            await self.gaps.add(str(data.get("question", "")), str(reason), now)
 
     async def _assigned(self, data: dict[str, Any]) -> None:
         if data.get("previous") == "escalated":  # a claim (or an accepted offer)

@@ -71,10 +71,17 @@ class AnalyticsStore:
         return f"{self.base}{{ang}}:idx"
 
     # -- counting ----------------------------------------------------------------------
-    async def count(self, effects: Effects) -> None:
-        """Add the effects into the day hashes (each field also under its hour)."""
-        if not effects.counts:
-            return
+    async def count(
+        self,
+        effects: Effects,
+        *,
+        due: tuple[str, int | None] | None = None,
+        customer: tuple[int, str] | None = None,
+    ) -> None:
+        """In one round trip (a plain pipeline, no transaction: the keys live in several
+        slots): add the effects into the day hashes (each field also under its hour), set
+        when a session's outcome settles (`due`: session id, ms or None), and add a
+        customer (`customer`: ms, user id) to the HyperLogLogs."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for at, fields in effects.counts:
                 when = self.local(at)
@@ -84,16 +91,20 @@ class AnalyticsStore:
                         pipe.hincrby(key, name, amount)
                         pipe.hincrby(key, f"{when.hour:02d}@{name}", amount)
                 pipe.expire(key, DAY_TTL)
-            await pipe.execute()
-
-    async def add_customer(self, at: int, user_id: str) -> None:
-        when = self.local(at)
-        member = hashlib.sha256(user_id.encode()).hexdigest()[:24]  # no user id at rest
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in (self.users_key(when.date()), self.users_key(when.date(), when.hour)):
-                pipe.pfadd(key, member)
-                pipe.expire(key, DAY_TTL)
-            await pipe.execute()
+            if due is not None:
+                session_id, at_ms = due
+                if at_ms is None:
+                    pipe.zrem(self.due_key, session_id)
+                else:
+                    pipe.zadd(self.due_key, {session_id: at_ms})
+            if customer is not None:
+                when = self.local(customer[0])
+                member = hashlib.sha256(customer[1].encode()).hexdigest()[:24]  # no user id
+                for key in (self.users_key(when.date()), self.users_key(when.date(), when.hour)):
+                    pipe.pfadd(key, member)
+                    pipe.expire(key, DAY_TTL)
+            if len(pipe):
+                await pipe.execute()
 
     # -- episodes ----------------------------------------------------------------------
     async def load(self, session_id: str) -> Episode:
@@ -107,12 +118,6 @@ class AnalyticsStore:
         for name, value in fields.items():
             args += [name, value]
         return bool(await self._cas(keys=[self.episode_key(session_id)], args=args))
-
-    async def schedule(self, session_id: str, due: int | None) -> None:
-        if due is None:
-            await self.redis.zrem(self.due_key, session_id)
-        else:
-            await self.redis.zadd(self.due_key, {session_id: due})
 
     async def due(self, now: int, limit: int) -> list[str]:
         raw = await self.redis.zrangebyscore(self.due_key, "-inf", now, start=0, num=limit)
