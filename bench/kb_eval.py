@@ -15,9 +15,11 @@ out-of-scope ones make up 3 %, 10 % and 20 % of the traffic and gives accuracy, 
 precision and the expected calibration error at each (in-scope accuracy and out-of-scope
 recall do not depend on the share). `PLOT` draws the reliability diagram at those shares.
 
-Speed side by side: `BASELINE` (a commit) is checked out into a temporary git worktree
-outside the repository, its own kb_eval runs there on the same data in the same run, and
-`baseline` and `ratios` (new / old) are printed; the worktree is removed afterwards.
+Side by side: `BASELINE` (a commit) is checked out into a temporary git worktree outside
+the repository, its engine is trained and timed there (bench/kb_measure.py) on the same
+data in the same run and scored by the same code here; `baseline` and `ratios` (new / old)
+are printed and the worktree is removed afterwards. Times are wall-clock and CPU (`_cpu_`):
+on a shared machine the CPU figures are the steadier ones.
 
 Threshold rule (general, not tuned to a dataset): among thresholds that keep in-scope
 accuracy within one point of its best, take the one that refuses the most out-of-scope
@@ -34,14 +36,14 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from services.knowledge.datasets import OOS_LABELS, knowledge_from_examples, load_dataset
-from services.knowledge.engines import train_engine
+from bench.kb_measure import measure
+from services.knowledge.datasets import OOS_LABELS, load_dataset
 
 OOS = "oos"
 SHARES = (0.03, 0.10, 0.20)
@@ -120,19 +122,6 @@ def pick_threshold(best: np.ndarray, confidence: np.ndarray, truth: np.ndarray) 
     return float(max(allowed, key=lambda tr: (tr[1]["oos_recall"] or 0, -tr[0]))[0])
 
 
-def predict(engine, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float]]:
-    """Best in-scope label and its confidence, the top label overall and its confidence."""
-    best, confidence, top_conf, latencies = [], [], [], []
-    for text in texts:
-        started = time.perf_counter()
-        match = engine.match(text, 1)
-        latencies.append((time.perf_counter() - started) * 1000)
-        best.append(match.entry.id if match.entry is not None else OOS)
-        confidence.append(match.confidence if match.entry is not None else 0.0)
-        top_conf.append(match.top_confidence)
-    return np.asarray(best), np.asarray(confidence), np.asarray(top_conf), latencies
-
-
 def normalise(labels: list[str]) -> np.ndarray:
     return np.asarray([OOS if label.lower() in OOS_LABELS else label for label in labels])
 
@@ -182,107 +171,65 @@ def plot_reliability(
     plt.close(fig)
 
 
-def run_baseline(commit: str, data: str, engine: str) -> dict[str, object]:
-    """The older engine's own kb_eval, from a temporary worktree outside the repository."""
+def run_baseline(commit: str, job: dict[str, object]) -> dict[str, Any]:
+    """The engine as it was at `commit`, measured by bench/kb_measure.py in a temporary
+    worktree outside the repository (removed afterwards)."""
     place = Path(tempfile.mkdtemp(prefix="kb-eval-baseline-"))
-    tree = place / "tree"
+    tree, job_file = place / "tree", place / "job.json"
+    job_file.write_text(json.dumps(job), encoding="utf-8")
     git = ["git", "-C", str(ROOT)]
     subprocess.run([*git, "worktree", "add", "--detach", "--quiet", str(tree), commit], check=True)
     try:
-        env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.kb_eval",
-                "--data",
-                str(Path(data).resolve()),
-                "--engine",
-                engine,
-            ],
+            [sys.executable, str(ROOT / "bench" / "kb_measure.py"), str(job_file)],
             cwd=tree,
-            env=env,
+            env={**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"},
             capture_output=True,
             text=True,
             check=True,
         )
-        report: dict[str, object] = json.loads(done.stdout)
+        run: dict[str, Any] = json.loads(done.stdout)
     finally:
         subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=False)
-        subprocess.run([*git, "worktree", "prune"], check=False)
-        place.rmdir() if place.exists() and not any(place.iterdir()) else None
-    return {"commit": commit} | {
-        k: report.get(k)
-        for k in (
-            "reported_on",
-            "in_scope_accuracy",
-            "oos_recall",
-            "expected_calibration_error",
-            "train_seconds",
-            "predict_p50_ms",
-            "predict_p99_ms",
-            "peak_rss_mb",
-        )
-    }
+        job_file.unlink(missing_ok=True)
+        place.rmdir()
+    if not run["services"].startswith(str(tree.resolve())):
+        raise RuntimeError(f"the baseline ran {run['services']}, not the worktree's code")
+    return run
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--engine", default="classical", choices=["classical", "semantic"])
-    parser.add_argument("--plot", default="", help="write the reliability diagram (PNG) here")
-    parser.add_argument(
-        "--baseline", default="", help="a commit whose engine is timed on the same data"
-    )
-    args = parser.parse_args()
+def figures(
+    run: dict[str, Any], truth: np.ndarray, val_truth: np.ndarray | None
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Quality and speed of one measured engine; also its top confidence and correctness.
 
-    baseline = run_baseline(args.baseline, args.data, args.engine) if args.baseline else None
-
-    dataset = load_dataset(args.data)
-    train = dataset.split("train", "oos_train")
-    val = dataset.split("val", "oos_val")
-    test = dataset.split("test", "oos_test")
-    if not val:  # a flat CSV: hold out a stratified fifth
-        texts, labels = zip(*train, strict=True)
-        a, b = train_test_split(
-            np.arange(len(texts)), test_size=0.2, stratify=labels, random_state=0
-        )
-        train, val = [train[i] for i in a], [train[i] for i in b]
-    report_on = test or val
-
-    started = time.perf_counter()
-    engine = train_engine(knowledge_from_examples(train, dataset.answers), args.engine)
-    train_seconds = time.perf_counter() - started
-
-    has_oos = any(label.lower() in OOS_LABELS for _, label in val + report_on)
-    r_best, r_conf, r_top, latencies = predict(engine, [t for t, _ in report_on])
-    truth = normalise([label for _, label in report_on])
-    top_label = np.where(r_conf >= r_top - 1e-12, r_best, OOS)  # the argmax class, OOS included
+    With `val_truth`, the run's predictions end with the val queries, on which the
+    threshold is picked; without, each half of the reported queries gets the threshold
+    picked on the other half."""
+    n = len(truth)
+    best = np.asarray([OOS if b is None else b for b in run["best"]])
+    conf = np.asarray(run["confidence"], dtype=float)
+    top = np.asarray(run["top_confidence"], dtype=float)
+    r_best, r_conf, r_top = best[:n], conf[:n], top[:n]
+    top_label = np.where(r_conf >= r_top - 1e-12, r_best, OOS)  # the argmax, OOS included
     correct = top_label == truth
-
-    result: dict[str, object] = {
-        "engine": args.engine,
-        "data": args.data,
-        "reported_on": "test" if test else "val",
-        "threshold_chosen_on": "val" if test else "the other half of val",
-        "examples": len(report_on),
-    }
+    out: dict[str, Any] = {}
+    has_oos = (truth == OOS).any() or (val_truth is not None and (val_truth == OOS).any())
     if has_oos:
-        if test:
-            v_best, v_conf, _, _ = predict(engine, [t for t, _ in val])
-            threshold = pick_threshold(v_best, v_conf, normalise([label for _, label in val]))
-            per_query, picked = np.full(len(truth), threshold), [threshold]
+        if val_truth is not None:
+            threshold = pick_threshold(best[n:], conf[n:], val_truth)
+            per_query, picked = np.full(n, threshold), [threshold]
         else:
             per_query, picked = cross_fitted_thresholds(r_best, r_conf, truth)
         pred = np.where(r_conf >= per_query, r_best, OOS)
-        result.update(scores(pred, truth))
-        result["threshold"] = round(float(np.mean(picked)), 3)
+        out.update(scores(pred, truth))
+        out["threshold"] = round(float(np.mean(picked)), 3)
         default = scores(decide(r_best, r_conf, 0.5), truth)
-        result["at_default_threshold"] = {
+        out["at_default_threshold"] = {
             k: default[k] for k in ("in_scope_accuracy", "oos_recall", "oos_precision")
         }
-        result["oos_share"] = round(float((truth == OOS).mean()), 4)
-        result["oos_shares"] = {
+        out["oos_share"] = round(float((truth == OOS).mean()), 4)
+        out["oos_shares"] = {
             f"{share:.2f}": {
                 k: v
                 for k, v in scores(pred, truth, share_weights(truth, share)).items()
@@ -296,20 +243,77 @@ def main() -> None:
             for share in SHARES
         }
     else:
-        result["accuracy"] = round(float((r_best == truth).mean()), 4)
-    result["expected_calibration_error"] = round(ece(r_top, correct), 4)
-    result["train_seconds"] = round(train_seconds, 2)
-    result["predict_p50_ms"] = round(float(np.percentile(latencies, 50)), 3)
-    result["predict_p99_ms"] = round(float(np.percentile(latencies, 99)), 3)
+        out["accuracy"] = round(float((r_best == truth).mean()), 4)
+    out["expected_calibration_error"] = round(ece(r_top, correct), 4)
+    out["train_seconds"] = round(run["train_seconds"], 2)
+    out["train_cpu_seconds"] = round(run["train_cpu_seconds"], 2)
+    for name, key in (("predict", "latency_ms"), ("predict_cpu", "latency_cpu_ms")):
+        out[f"{name}_p50_ms"] = round(float(np.percentile(run[key], 50)), 3)
+        out[f"{name}_p99_ms"] = round(float(np.percentile(run[key], 99)), 3)
+    out["peak_rss_mb"] = round(run["peak_rss_mb"], 1)
+    return out, r_top, correct
+
+
+RATIOS = (
+    "train_seconds",
+    "train_cpu_seconds",
+    "predict_p50_ms",
+    "predict_cpu_p50_ms",
+    "predict_p99_ms",
+    "peak_rss_mb",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--engine", default="classical", choices=["classical", "semantic"])
+    parser.add_argument("--plot", default="", help="write the reliability diagram (PNG) here")
+    parser.add_argument(
+        "--baseline", default="", help="a commit whose engine is measured on the same data"
+    )
+    args = parser.parse_args()
+
+    dataset = load_dataset(args.data)
+    train = dataset.split("train", "oos_train")
+    val = dataset.split("val", "oos_val")
+    test = dataset.split("test", "oos_test")
+    if not val:  # a flat CSV: hold out a stratified fifth
+        texts, labels = zip(*train, strict=True)
+        a, b = train_test_split(
+            np.arange(len(texts)), test_size=0.2, stratify=labels, random_state=0
+        )
+        train, val = [train[i] for i in a], [train[i] for i in b]
+    report_on = test or val
+    truth = normalise([label for _, label in report_on])
+    val_truth = normalise([label for _, label in val]) if test else None
+    job = {
+        "train": train,
+        "texts": [t for t, _ in report_on] + ([t for t, _ in val] if test else []),
+        "engine": args.engine,
+    }
+
+    old = run_baseline(args.baseline, job) if args.baseline else None
+    new = measure(train, job["texts"], args.engine)  # type: ignore[arg-type]
+
+    result: dict[str, Any] = {
+        "engine": args.engine,
+        "data": args.data,
+        "reported_on": "test" if test else "val",
+        "threshold_chosen_on": "val" if test else "the other half of val",
+        "examples": len(report_on),
+    }
+    measured, r_top, correct = figures(new, truth, val_truth)
+    result.update(measured)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    if baseline is not None:
-        result["baseline"] = baseline
+    if old is not None:
+        result["baseline"] = {"commit": args.baseline} | figures(old, truth, val_truth)[0]
         result["ratios"] = {
-            key: round(float(result[key]) / float(old), 3)  # type: ignore[arg-type]
-            for key in ("train_seconds", "predict_p50_ms", "predict_p99_ms", "peak_rss_mb")
-            if isinstance(old := baseline.get(key), int | float) and old
+            key: round(result[key] / result["baseline"][key], 3)
+            for key in RATIOS
+            if result["baseline"].get(key)
         }
-    if args.plot and has_oos:
+    if args.plot and "oos_shares" in result:
         plot_reliability(args.plot, args.engine, r_top, correct, truth)
         result["plot"] = args.plot
     print(json.dumps(result, indent=2))

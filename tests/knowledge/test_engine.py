@@ -68,35 +68,70 @@ def test_calibrated_on_held_out_data(clinc_slice):
     assert abs(mean_confidence - accuracy) < 0.08  # neither over- nor under-confident
 
 
-def test_the_eval_command_prints_the_documented_figures(clinc_slice):
+FIGURES = (
+    "in_scope_accuracy",
+    "oos_recall",
+    "oos_precision",
+    "accuracy",
+    "threshold",
+    "expected_calibration_error",
+    "train_seconds",
+    "train_cpu_seconds",
+    "predict_p50_ms",
+    "predict_p99_ms",
+    "predict_cpu_p50_ms",
+    "predict_cpu_p99_ms",
+    "peak_rss_mb",
+)
+BASELINE = "7934f6c"  # the engine before issue 14, timed beside today's
+
+
+def test_the_eval_command_prints_the_documented_figures(clinc_slice, tmp_path):
+    """Scripts read these keys: they stay. The baseline runs from a temporary worktree."""
+    plot = tmp_path / "reliability.png"
+    has_baseline = (
+        subprocess.run(["git", "cat-file", "-e", f"{BASELINE}^{{commit}}"], check=False).returncode
+        == 0
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "bench.kb_eval", "--data", str(clinc_slice)],
+        [sys.executable, "-m", "bench.kb_eval", "--data", str(clinc_slice), "--plot", str(plot)]
+        + (["--baseline", BASELINE] if has_baseline else []),
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
     )
     report = json.loads(done.stdout)
-    for key in (
-        "in_scope_accuracy",
-        "oos_recall",
-        "oos_precision",
-        "accuracy",
-        "threshold",
-        "expected_calibration_error",
-        "train_seconds",
-        "predict_p50_ms",
-        "predict_p99_ms",
-        "peak_rss_mb",
-    ):
+    for key in FIGURES:
         assert key in report, key
     assert set(report["at_default_threshold"]) == {
         "in_scope_accuracy",
         "oos_recall",
         "oos_precision",
     }
+    assert set(report["oos_shares"]) == {"0.03", "0.10", "0.20"}
+    for figures in report["oos_shares"].values():
+        assert set(figures) == {"accuracy", "oos_precision", "expected_calibration_error"}
     assert report["in_scope_accuracy"] > 0.85 and report["oos_recall"] > 0.3
     assert report["reported_on"] == "val"
+    assert report["threshold_chosen_on"] == "the other half of val"
+    assert plot.read_bytes().startswith(b"\x89PNG") and report["plot"] == str(plot)
+    if has_baseline:
+        assert report["baseline"]["commit"] == BASELINE
+        assert all(key in report["baseline"] for key in FIGURES)
+        assert set(report["ratios"]) == {
+            "train_seconds",
+            "train_cpu_seconds",
+            "predict_p50_ms",
+            "predict_cpu_p50_ms",
+            "predict_p99_ms",
+            "peak_rss_mb",
+        }
+        # the worktree is gone
+        listed = subprocess.run(
+            ["git", "worktree", "list"], capture_output=True, text=True, check=True
+        ).stdout
+        assert "kb-eval-baseline-" not in listed
 
 
 def test_the_eval_command_reports_accuracy_alone_without_out_of_scope_data(tmp_path):
