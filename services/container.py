@@ -114,7 +114,6 @@ class Container:
         self.settings = settings
         self.clock = clock  # analytics time (tests move it); None: the system clock
         self.analytics: Analytics | None = None  # counting, settling, reports
-        self.language_warm: asyncio.Task[None] | None = None  # the detector's models loading
         self.metrics = Metrics()
         self.prometheus = Exporter(self)  # GET /metrics (services/prometheus.py)
         self.redis: Redis | None = None
@@ -138,6 +137,10 @@ class Container:
 
     async def start(self, notifier: Notifier | None = None) -> None:
         s = self.settings
+        detector = language_detector(s.detect_languages)
+        # Its models take seconds to load, in the detection process (the loop stays free),
+        # meanwhile the knowledge trains.
+        warming = asyncio.create_task(detector.warm(), name="language detector")
         try:
             sealer = await asyncio.to_thread(
                 load_sealer,
@@ -290,9 +293,7 @@ class Container:
         self.events.add(self.analytics)
         self.analytics.start()
         await self.notify.start()
-        detector = language_detector(s.detect_languages)
-        # Its models take seconds to load: in the detection process now, not at the first message.
-        self.language_warm = asyncio.create_task(detector.warm(), name="language detector")
+        await warming  # the first customer's message does not wait for the models
         secret = s.widget_identity_secret
         self.identities = Identities(
             sessions, secret.get_secret_value().encode() if secret else None
@@ -326,8 +327,6 @@ class Container:
         )
 
     async def aclose(self) -> None:
-        if self.language_warm is not None and not self.language_warm.done():
-            self.language_warm.cancel()  # the loading thread finishes on its own
         if self.analytics is not None:
             await self.analytics.aclose()
         if self.privacy is not None:
