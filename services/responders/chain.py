@@ -565,6 +565,7 @@ class ResponderChain(Responder):
         if started is not None:
             elapsed = time.perf_counter() - started
             self.metrics.provider_latency.observe((link.name, "failure"), elapsed)
+            record_attempt(Attempt(link.name, link.model, False, round(elapsed * 1000, 2)))
         link.failures += 1
         link.last_error = exc.reason + (f" ({exc.detail})" if exc.detail else "")
         link.last_error_at = _now_iso()
