@@ -22,6 +22,7 @@ from tests.conftest import (
     start_server,
     unique_prefix,
 )
+from tests.responders.conftest import _openai_server, openai_fake  # noqa: F401 - fixtures
 
 ADMIN = {"email": "lead@example.com", "password": "lead-pass-123"}
 ZONE = "Europe/Berlin"
