@@ -94,6 +94,7 @@ bench: $(TESTS)
 	$(PY) -m bench.providers
 	$(PY) -m bench.agents_live
 	$(PY) -m bench.escalation_eval
+	$(PY) -m bench.observability
 
 kb-eval: $(TESTS)
 	HF_HUB_OFFLINE=1 $(PY) -m bench.kb_eval --data $(DATA) --engine $(ENGINE) \

@@ -51,8 +51,8 @@ class RouteTemplates:
 
 
 class HttpObserver:
-    """Counts, times and traces every HTTP request (Socket.IO's long-polling included,
-    under the route `/socket.io/`)."""
+    """Counts, times and traces every HTTP request that is not Socket.IO's (the sockets are
+    counted and traced by their namespaces, sockets/base.py)."""
 
     def __init__(
         self, app: ASGIApp, metrics: Metrics, routes: RouteTemplates, api_prefixes: tuple[str, ...]
@@ -64,11 +64,7 @@ class HttpObserver:
             return await self.app(scope, receive, send)
         method = scope["method"]
         path = scope["path"]
-        route = (
-            "/socket.io/"
-            if path.startswith("/socket.io")
-            else self.routes.template(path, self.api_prefixes)
-        )
+        route = self.routes.template(path, self.api_prefixes)
         status = 500
         started = time.perf_counter()
 
