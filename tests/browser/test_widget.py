@@ -308,3 +308,16 @@ def test_loader_size_is_reported():
     packed = len(gzip.compress(raw, 9))
     print(f"\nwidget.js loader: {len(raw)} bytes, {packed} bytes gzipped (goal < 15 KB)")
     assert packed < 15 * 1024
+
+
+async def test_an_expired_conversation_resumes_as_a_new_one_saying_so(host, widget_server):
+    page = await host(widget_server.url + "/demo/")
+    frame = await open_widget(page)
+    first = await joined_session(frame)
+    # the remembered conversation has expired on the server (an id it does not know)
+    await frame.evaluate("localStorage.setItem('supportbot.sessionId', 'expired' + 'x'.repeat(20))")
+    await page.reload()
+    frame = await open_widget(page)
+    await expect(frame.locator("#messages")).to_contain_text(CATALOGUES["en"]["page.restarted"])
+    second = await joined_session(frame)
+    assert second not in (first, "expired" + "x" * 20)
