@@ -59,6 +59,8 @@ async def through_service(url: str, chats: int, messages: int) -> tuple[list[flo
             res = await client.post(
                 "/api/v1/chat/session", json={"userId": f"m{i}", "metadata": {}}
             )
+            if res.status_code != 200:
+                raise RuntimeError(f"new session: {res.status_code} {res.text[:200]}")
             sid = res.json()["sessionId"]
             for m in range(messages):
                 t0 = time.perf_counter()

@@ -82,6 +82,8 @@ def bench_env() -> tuple[str, str, dict[str, str]]:
         "RATE_LIMIT_SOCKETS": "100000",
         "RATE_LIMIT_AGENTS": "1000000/minute",
         "LOGIN_MAX_FAILURES": "1000000",
+        # the client keeps connections open between messages: no close racing a reuse
+        "KEEP_ALIVE_TIMEOUT": "75",
     }
     return redis_url, prefix, env
 
