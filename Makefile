@@ -14,8 +14,11 @@ ENGINE ?= classical
 PLOT   ?=
 # kb-eval also times the engine as it was at this commit (a temporary worktree); BASELINE= skips it
 BASELINE ?= 7934f6c
+# the Redis-heavy tests `make test` runs a second time on a Redis Cluster
+CLUSTER_TESTS ?= tests/test_store.py tests/test_sockets.py tests/test_api_chat.py \
+	tests/agents/test_desk_api.py
 
-.PHONY: run test lint lock install bench kb-eval kb-import agent-add key rotate-key clean fleet
+.PHONY: run test lint lock install bench kb-eval kb-import agent-add key rotate-key migrate-keys clean fleet
 
 run: $(STAMP) $(VENDOR)
 	$(PY) -m app
@@ -27,8 +30,11 @@ fleet: $(STAMP) $(VENDOR)
 
 # Lint first: a finding fails the run before any test starts. A leaked socket or file
 # (ResourceWarning) is an error too.
+# The second run repeats the Redis-heavy service and API tests on a 3-master Redis Cluster
+# the session starts itself (TEST_REDIS=cluster; any test file runs that way, see README).
 test: lint $(VENDOR)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -W error::ResourceWarning
+	HF_HUB_OFFLINE=1 TEST_REDIS=cluster $(PY) -m pytest -W error::ResourceWarning $(CLUSTER_TESTS)
 
 # ruff (rules in pyproject.toml), mypy (strict on services/), and Spectral's spectral:oas
 # rules over the OpenAPI document exactly as the server serves it.
@@ -115,6 +121,11 @@ key: $(STAMP)
 # SESSION_ENCRYPTION_KEY=<new>,<old> make rotate-key   (online; resumable; see README)
 rotate-key: $(STAMP)
 	@$(PY) -m services.rotate
+
+# once, instances stopped, when upgrading from 0.x: keys move to the hash-tagged layout
+# (ARGS=--dry-run counts only; see README "Redis Cluster and Sentinel")
+migrate-keys: $(STAMP)
+	@$(PY) -m services.migrate_keys $(ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules public/vendor .pytest_cache

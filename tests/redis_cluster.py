@@ -226,6 +226,7 @@ def start_sentinel() -> SentinelSetup:
         "bind 127.0.0.1\n"
         f"dir {root}\n"
         f"sentinel monitor {SERVICE} 127.0.0.1 {master.port} 1\n"
+        f"sentinel known-replica {SERVICE} 127.0.0.1 {replica.port}\n"
         f"sentinel down-after-milliseconds {SERVICE} 1000\n"
         f"sentinel failover-timeout {SERVICE} 5000\n"
         f"sentinel parallel-syncs {SERVICE} 1\n"
