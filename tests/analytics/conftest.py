@@ -12,13 +12,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from tests.conftest import (
     RunningServer,
     delete_prefix,
     make_settings,
-    redis_url,
+    redis_client,
     start_server,
     unique_prefix,
 )
@@ -121,6 +120,6 @@ async def fleet() -> AsyncIterator[Fleet]:
     f.admin = res.json()["token"]
     yield f
     await f.stop_all()
-    redis = Redis.from_url(redis_url())
+    redis = redis_client()  # a cluster client with TEST_REDIS=cluster
     await delete_prefix(redis, prefix)
     await redis.aclose()

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-from redis.asyncio import Redis
-
 from services.analytics import Analytics
 from services.analytics.episodes import Effects, Episode, Windows
 from services.analytics.histogram import WAIT_BOUNDS, percentiles
 from tests.analytics.conftest import Clock, local
-from tests.conftest import delete_prefix, make_settings, unique_prefix
+from tests.conftest import delete_prefix, make_settings, redis_client, unique_prefix
 
 W = Windows(assumed=86_400_000, abandoned=1_800_000, reopen=7 * 86_400_000)
 H = 3_600_000
@@ -87,7 +85,7 @@ async def test_two_instances_settle_each_due_episode_once() -> None:
     prefix = unique_prefix("settle")
     settings = make_settings(redis_key_prefix=prefix, analytics_timezone="Europe/Berlin")
     clock = Clock(local(2027, 3, 1, 9).timestamp())
-    redis = Redis.from_url(settings.redis_url or "")
+    redis = redis_client()
     a, b = Analytics(redis, settings, clock), Analytics(redis, settings, clock)
     try:
         for n in range(40):
@@ -112,7 +110,7 @@ async def test_providers_failovers_tokens_cost_webhooks() -> None:
         redis_key_prefix=prefix, analytics_prices="gpt-x=2/8,gem-y=1/4", analytics_currency="EUR"
     )
     clock = Clock(local(2027, 3, 2, 9).timestamp())
-    redis = Redis.from_url(settings.redis_url or "")
+    redis = redis_client()
     analytics = Analytics(redis, settings, clock)
     failed = {"provider": "openai", "model": "gpt-x", "ok": False, "latencyMs": 30000}
     answered = {
