@@ -27,6 +27,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.analytics import store as analytics_keys
 from services.background import Periodic
 from services.errors import SessionNotFound
 from services.keys import parse_session_key, session_key, ticket_index, ticket_key
@@ -132,7 +133,9 @@ class PrivacyService:
                 if isinstance(tid, str):
                     ticket_ids.add(tid)
         base = session_key(self.prefix, session_id)
-        await self._delete(base, *(f"{base}:{part}" for part in ("messages", "notice", "declined")))
+        parts = (f"{base}:{part}" for part in ("messages", "notice", "declined"))
+        await self._delete(base, *parts)
+        await self._delete(analytics_keys.episode_key(self.prefix, session_id))
         await self._zrem(session_id)
         if user_id is not None:
             for key in self.users.all_keys(user_id):
@@ -156,10 +159,11 @@ class PrivacyService:
 
     @guarded
     async def _zrem(self, session_id: str) -> None:
-        # two global sets in two hash slots: not one transaction (each ZREM is idempotent)
+        # global sets in different hash slots: not one transaction (each ZREM is idempotent)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zrem(f"{self.prefix}sessions:active", session_id)
             pipe.zrem(f"{self.prefix}queue", session_id)
+            pipe.zrem(analytics_keys.due_key(self.prefix), session_id)
             await pipe.execute()
 
     @guarded

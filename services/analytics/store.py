@@ -37,9 +37,20 @@ return 1
 """
 
 
+def episode_key(prefix: str, session_id: str) -> str:
+    """The session's current episode (the session's own hash tag)."""
+    return f"{prefix}analytics:ep:{{{session_id}}}"
+
+
+def due_key(prefix: str) -> str:
+    """Sessions whose outcome settles at a time (score, ms)."""
+    return f"{prefix}analytics:{{and}}:due"
+
+
 class AnalyticsStore:
     def __init__(self, redis: Redis, prefix: str, zone: str) -> None:
         self.redis = redis
+        self.prefix = prefix
         self.base = f"{prefix}analytics:"
         self.zone = ZoneInfo(zone)
         self._cas = redis.register_script(CAS)
@@ -56,11 +67,11 @@ class AnalyticsStore:
         return f"{self.base}{{anu}}:{day.isoformat()}{suffix}"
 
     def episode_key(self, session_id: str) -> str:
-        return f"{self.base}ep:{{{session_id}}}"
+        return episode_key(self.prefix, session_id)
 
     @property
     def due_key(self) -> str:
-        return f"{self.base}{{and}}:due"
+        return due_key(self.prefix)
 
     @property
     def questions_key(self) -> str:
