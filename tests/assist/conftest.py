@@ -29,7 +29,14 @@ from tests.conftest import (
     redis_url,
     start_server,
 )
-from tests.responders.conftest import _openai_server, openai_fake  # noqa: F401 - fixtures
+from tests.responders.conftest import (  # noqa: F401 - fixtures
+    _gemini_server,
+    _openai_server,
+    gemini_fake,
+    llm_settings,
+    local,
+    openai_fake,
+)
 
 ASSIST_EVENTS = (*AGENT_EVENTS, "suggestions")
 
