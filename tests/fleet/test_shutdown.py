@@ -39,7 +39,7 @@ def model_env(prefix: str, model_url: str) -> dict[str, str]:
     }
 
 
-async def wait_for(predicate, timeout: float = 20.0, what: str = "condition") -> None:
+async def wait_for(predicate, timeout: float = 60.0, what: str = "condition") -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
@@ -99,7 +99,7 @@ async def test_sigterm_finishes_replies_in_flight_and_sockets_come_back(slow_mod
             # New connections are refused as soon as the listener closes.
             async with httpx.AsyncClient(timeout=2) as fresh:
                 refused = False
-                for _ in range(60):
+                for _ in range(300):  # at most 15 s on a busy machine; at once on a quiet one
                     try:
                         await fresh.get(first.url + "/api/v1/health")
                     except httpx.ConnectError:
@@ -120,14 +120,14 @@ async def test_sigterm_finishes_replies_in_flight_and_sockets_come_back(slow_mod
             assert res.status_code == 200, res.text
             assert res.json()["response"] == ANSWER
             # uvicorn re-raises SIGTERM after a clean shutdown: -15, as process managers expect
-            assert await asyncio.wait_for(first.process.wait(), 15) in (0, -signal.SIGTERM)
+            assert await asyncio.wait_for(first.process.wait(), 40) in (0, -signal.SIGTERM)
 
         # The next instance on the same port: the socket reconnects by itself and rejoins.
         history_before = len(joined.get("history", []))
         second = await launch_app(env, port, tmp_path / "second.log")
         await wait_for(
             lambda: sum(1 for e, _ in events if e == "chat-joined") >= 2,
-            timeout=30,
+            timeout=60,
             what="the socket to rejoin",
         )
         history = [(m["role"], m["content"]) for m in joined["history"]]
