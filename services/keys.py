@@ -7,7 +7,7 @@ slot comes from the part between its first `{` and `}` (its hash tag). So:
   `P session:{<id>}`, `P session:{<id>}:messages`, `:notice`, `:declined`;
 - small shared families that scripts or transactions touch together carry one tag each:
   `{agents}` (accounts, tokens, presence, sign-in throttles), `{tickets}`, `{kb}`,
-  `{webhooks}`;
+  `{webhooks}`, `{proposals}` (agent assist); analytics tags its own keys;
 - the global sets `P sessions:active` and `P queue` stay untagged: no script touches them
   together with a session on a cluster (services/store.py updates them in a second step).
 
@@ -22,6 +22,7 @@ AGENTS = "{agents}:"
 TICKETS = "{tickets}:"
 KNOWLEDGE = "{kb}:"
 WEBHOOKS = "{webhooks}:"
+PROPOSALS = "{proposals}:"
 
 
 def session_key(prefix: str, session_id: str) -> str:

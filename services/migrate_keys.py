@@ -17,6 +17,7 @@ Old -> new names (P = REDIS_KEY_PREFIX):
     P tickets                  -> P {tickets}:index
     P kb:current, P kb:version:<v>   -> P {kb}:current, P {kb}:version:<v>
     P webhooks:<rest>          -> P {webhooks}:<rest>
+    P proposal:<id>, P proposals     -> P {proposals}:proposal:<id>, P {proposals}:index
 Everything else (sessions:active, queue, user:..., routing:..., limits..., budget:...)
 keeps its name.
 """
@@ -31,7 +32,15 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from services.keys import AGENTS, KNOWLEDGE, TICKETS, WEBHOOKS, session_key, ticket_index
+from services.keys import (
+    AGENTS,
+    KNOWLEDGE,
+    PROPOSALS,
+    TICKETS,
+    WEBHOOKS,
+    session_key,
+    ticket_index,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,10 @@ def new_name(prefix: str, key: str) -> str | None:
         return prefix + KNOWLEDGE + name[len("kb:") :]
     if name.startswith("webhooks:"):
         return prefix + WEBHOOKS + name[len("webhooks:") :]
+    if name.startswith("proposal:"):
+        return prefix + PROPOSALS + name
+    if name == "proposals":
+        return prefix + PROPOSALS + "index"
     return None
 
 

@@ -15,6 +15,7 @@ from redis.crc import key_slot
 
 from services import keys
 from services.agents.model import Keys
+from services.assist.proposals import Proposals
 from services.container import Container
 from services.migrate_keys import migrate, new_name
 from services.notify.webhooks import Keys as WebhookKeys
@@ -74,6 +75,8 @@ def test_keys_that_one_script_or_transaction_touches_share_a_slot() -> None:
     assert (
         len({slot(keys.ticket_key(p, t)) for t in ("t1", "t2")} | {slot(keys.ticket_index(p))}) == 1
     )
+    proposals = Proposals(Redis(), p, sessions=None, knowledge=None)  # type: ignore[arg-type]
+    assert slot(proposals._key("p1")) == slot(proposals._index)
     hooks = WebhookKeys(p)
     hook_keys = [hooks.stream, hooks.retry, hooks.log, hooks.event("e"), hooks.delivery("d")]
     assert len({slot(k) for k in hook_keys}) == 1
@@ -91,6 +94,8 @@ def test_old_names_map_to_tagged_ones() -> None:
     assert new_name(p, "sb:ticket:t1") == "sb:{tickets}:ticket:t1"
     assert new_name(p, "sb:kb:version:v1") == "sb:{kb}:version:v1"
     assert new_name(p, "sb:webhooks:stream") == "sb:{webhooks}:stream"
+    assert new_name(p, "sb:proposal:p1") == "sb:{proposals}:proposal:p1"
+    assert new_name(p, "sb:proposals") == "sb:{proposals}:index"
     for unchanged in ("sb:sessions:active", "sb:queue", "sb:session:{abc}", "sb:user:ff", "x:y"):
         assert new_name(p, unchanged) is None
 

@@ -3,10 +3,13 @@
 an admin accepts into the knowledge base (KnowledgeService.add_entry, the admin API's own
 path) or rejects.
 
-    P proposal:<id>   hash   data (sealed: question, answer, sessionId, messageId, agent,
-                             entryId once accepted), status (open|accepted|rejected),
-                             createdAt
-    P proposals       zset   proposal id -> createdAt (ms), newest last
+    P {proposals}:proposal:<id>  hash  data (sealed: question, answer, sessionId, messageId,
+                                       agent, entryId once accepted), status
+                                       (open|accepted|rejected), createdAt
+    P {proposals}:index          zset  proposal id -> createdAt (ms), newest last
+
+One hash tag: a proposal and its index entry are written in one transaction, which on Redis
+Cluster must stay within one slot.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from redis.asyncio import Redis
 
 from services.conversations import Actor
 from services.errors import DomainError
+from services.keys import PROPOSALS
 from services.sessions import SessionManager, iso, new_id
 from services.store import guarded, now_ms, raw, text
 
@@ -56,11 +60,11 @@ class Proposals:
         self.knowledge = knowledge
 
     def _key(self, proposal_id: str) -> str:
-        return f"{self.prefix}proposal:{proposal_id}"
+        return f"{self.prefix}{PROPOSALS}proposal:{proposal_id}"
 
     @property
     def _index(self) -> str:
-        return f"{self.prefix}proposals"
+        return f"{self.prefix}{PROPOSALS}index"
 
     async def propose(
         self,
