@@ -19,6 +19,7 @@ Article passages are retrieved by cosine similarity for grounding.
 from __future__ import annotations
 
 import functools
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from sklearn.svm import LinearSVC
 from services.knowledge.model import Engine, Entry, Hit, KnowledgeBase, Match
 
 OUT_OF_SCOPE = "__out_of_scope__"
+WORD = re.compile(r"(?u)\b\w\w+\b")  # a word as the TF-IDF features see one
 SMALL = 3000  # examples; below this, calibrate by 5-fold cross-validation
 GENERAL_OOS = Path(__file__).with_name("general_oos.txt")
 TOO_CLOSE = 0.5  # word cosine to a knowledge base question above which a general one is left out
@@ -302,9 +304,10 @@ class ClassicalEngine(Engine):
                 labels.append(label)
         if len(set(labels)) < 2:
             raise ValueError("the knowledge base needs at least two entries with example questions")
-        if (
-            cls.borrow_out_of_scope
-        ):  # beside its own examples, which rarely cover abuse or jailbreaks
+        if not any(WORD.search(text) for text in texts):  # borrowed questions would hide it
+            raise ValueError("the knowledge base's questions have no words to learn from")
+        # Borrowed beside its own out-of-scope examples, which rarely cover abuse or jailbreaks.
+        if cls.borrow_out_of_scope:
             answerable = [
                 (t, label) for t, label in zip(texts, labels, strict=True) if label != OUT_OF_SCOPE
             ]
