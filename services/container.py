@@ -343,5 +343,7 @@ class Container:
             await self.responder.aclose()
         if self.knowledge is not None:
             await self.knowledge.aclose()
+        if self.limits is not None:
+            await self.limits.aclose()
         if self.store is not None:
             await self.store.aclose()

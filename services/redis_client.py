@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+POOL_WAIT = 5.0  # seconds a command waits for a free connection when the pool is full
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,17 +83,25 @@ def parse_location(dsn: str, *, cluster: bool = False) -> Location:
     )
 
 
-def open_redis(dsn: str, *, cluster: bool = False, **options: Any) -> Redis:
-    """A client for the DSN (no I/O yet); `options` are redis-py connection options."""
+def open_redis(
+    dsn: str, *, cluster: bool = False, max_connections: int = 200, **options: Any
+) -> Redis:
+    """A client for the DSN (no I/O yet); `options` are redis-py connection options;
+    `max_connections` bounds each pool (per node on a cluster)."""
     where = parse_location(dsn, cluster=cluster)
     if where.kind == "single":
-        return Redis.from_url(dsn, **options)
+        # a full pool waits (up to POOL_WAIT s) for a connection instead of failing at once:
+        # redis-py's default pool refuses the 101st concurrent command with an error
+        pool = BlockingConnectionPool.from_url(
+            dsn, max_connections=max_connections, timeout=POOL_WAIT, **options
+        )
+        return Redis.from_pool(pool)
     options.update(username=where.username, password=where.password, ssl=where.tls)
     if where.kind == "cluster":
         options.pop("health_check_interval", None)  # per-node connections check themselves
         options.pop("retry_on_timeout", None)  # the cluster client retries on its own
         nodes = [ClusterNode(host, port) for host, port in where.hosts]
-        client: Any = RedisCluster(startup_nodes=nodes, **options)
+        client: Any = RedisCluster(startup_nodes=nodes, max_connections=max_connections, **options)
         return cast(Redis, client)  # the same command API (see the module docstring)
     socket_options = {k: v for k, v in options.items() if k.startswith("socket_")}
     sentinel: Any = Sentinel(  # type: ignore[no-untyped-call]

@@ -157,6 +157,13 @@ class RateLimits:
             metrics=metrics,
         )
 
+    async def aclose(self) -> None:
+        """Close the limits library's own cluster client; on one server the storage shares
+        the app's connection pool, which the app closes."""
+        if isinstance(self.storage, RedisClusterStorage):
+            bridge: Any = self.storage.bridge  # the redis-py bridge holds its RedisCluster
+            await bridge.storage.aclose()
+
     def address(self, peer: str | None, forwarded_for: str | None) -> str:
         return client_address(peer, forwarded_for, self.trusted)
 
