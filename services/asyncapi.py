@@ -40,7 +40,7 @@ CUSTOMER_EVENTS = (
     Event("join-chat", "client", "JoinChatEvent", "Start a session, or rejoin one by its id."),
     Event("send-message", "client", "SendMessageEvent", "The customer's message."),
     Event("typing", "client", "TypingEvent", "The customer is (or stopped) typing."),
-    Event("rate", "client", "RateEvent", "Rate the last resolved conversation (1-5)."),
+    Event("rate", "client", "RateEvent", "Rate a bot answer or a resolved conversation (1-5)."),
     Event("leave-contact", "client", "LeaveContactEvent", "Leave an e-mail address (a ticket)."),
     Event("identify", "client", "IdentifyEvent", "Who the customer is (the widget's identify)."),
     Event("join-agents", "client", "JoinAgentsEvent", "Join the agents room with the API key."),

@@ -345,11 +345,11 @@ class ConversationService:
         return say(language, "server.wait_notice")
 
     async def rate(self, session_id: str, rating: int, comment: str | None) -> dict[str, Any]:
-        """The customer's rating of the last resolved episode; once per episode."""
+        """The customer's rating of a bot answer or of the last resolved episode; once per
+        episode. Published as conversation.rated (analytics: 4-5 after a bot answer confirms
+        the bot resolution)."""
         session = await self.sessions.get(session_id)
-        episode = session.csat_episode
-        if episode is None:
-            raise NothingToRate("there is no resolved conversation to rate")
+        episode = await self._rated_episode(session)
         csat: dict[str, Any] = {"episode": episode, "rating": rating, "timestamp": iso(now_ms())}
         if comment:
             csat["comment"] = comment
@@ -375,6 +375,17 @@ class ConversationService:
             },
         )
         return csat
+
+    async def _rated_episode(self, session: Session) -> int:
+        """The current episode when the bot answered in it and no person was needed (still
+        active), else the last episode a person resolved; NothingToRate when neither."""
+        if session.status == "active":
+            entries = await self.sessions.transcript(session.id, session.context_from)
+            if any(e.get("role") == "assistant" and not e.get("notice") for e in entries):
+                return session.episode
+        if session.csat_episode is None:
+            raise NothingToRate("there is no bot answer or resolved conversation to rate yet")
+        return session.csat_episode
 
     async def customer_typing(self, session_id: str, is_typing: bool) -> None:
         session = await self.sessions.get(session_id)

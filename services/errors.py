@@ -137,4 +137,4 @@ class TransitionRefused(DomainError):
 
 
 class NothingToRate(DomainError):
-    status, code, title = 409, "NOTHING_TO_RATE", "There is no resolved conversation to rate"
+    status, code, title = 409, "NOTHING_TO_RATE", "There is nothing to rate"

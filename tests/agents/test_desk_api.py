@@ -233,6 +233,22 @@ async def test_csat_once_per_resolved_episode_shown_to_agents_and_counted(desk):
     assert back["status"] == "active" and back["provider"] == "local"
 
 
+async def test_a_bot_answer_can_be_rated_once_per_episode_but_not_before_it(desk):
+    sid = await new_session(desk.api)
+    url = f"/api/v1/chat/session/{sid}/rating"
+    res = await desk.api.post(url, json={"rating": 5})
+    assert res.status_code == 409 and res.json()["code"] == "NOTHING_TO_RATE"  # no answer yet
+    answered = await desk.say(sid, "How long does shipping take?")
+    assert answered["status"] == "active" and answered["provider"] == "local"
+    res = await desk.api.post(url, json={"rating": 5, "comment": "spot on"})
+    assert res.status_code == 200, res.text
+    assert res.json()["episode"] == 1 and res.json()["rating"] == 5
+    again = await desk.api.post(url, json={"rating": 2})
+    assert again.status_code == 409 and again.json()["code"] == "NOTHING_TO_RATE"
+    full = await desk.api.get(f"/api/v1/agents/conversations/{sid}", headers=bearer(desk.admin))
+    assert [r["rating"] for r in full.json()["conversation"]["csat"]] == [5]
+
+
 async def test_a_waiting_conversation_outlives_the_idle_timeout(server_factory):
     srv = await server_factory(**desk_settings(session_timeout=600))
     async with srv.client() as api:
