@@ -344,7 +344,9 @@ class Settings(BaseSettings):
         default="US", pattern=r"^[A-Za-z]{2}$", description="region of numbers without +code"
     )
     transcript_retention_days: float | None = Field(
-        default=None, gt=0, description="resolved conversations and tickets; unset keeps them"
+        default=None,
+        gt=0,
+        description="resolved conversations, tickets, proposals; unset keeps them",
     )
     retention_interval: float = Field(default=3600.0, gt=0, description="seconds between sweeps")
 

@@ -190,6 +190,9 @@ class Container:
         sessions = SessionManager(
             self.store, sealer, ttl_ms=s.session_timeout, index_user=users.add
         )
+        self.proposals = Proposals(
+            self.store.redis, s.redis_key_prefix, sessions=sessions, knowledge=self.knowledge
+        )
         self.privacy = PrivacyService(
             self.store.redis,
             s.redis_key_prefix,
@@ -197,6 +200,7 @@ class Container:
             users=users,
             retention_days=s.transcript_retention_days,
             interval=s.retention_interval,
+            proposals=self.proposals,
         )
         self.privacy.start()
         self.router = Router(
@@ -237,9 +241,6 @@ class Container:
             redact_region=redact_region,
             metrics=self.metrics,
             events=self.events,
-        )
-        self.proposals = Proposals(
-            self.store.redis, s.redis_key_prefix, sessions=sessions, knowledge=self.knowledge
         )
         self.conversations = ConversationService(
             catalogues=self.catalogues,

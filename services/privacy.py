@@ -11,8 +11,9 @@ services.tickets and services.routing:
 
 Erasing a session deletes its hash (data, escalation, ratings, contact and ticket
 fields), transcript, notice and declined keys, its entries in the active set and the
-queue, every ticket made from it, and its id in the user index. Counters and aggregates
-(metrics, the daily token count) stay; contents go.
+queue, every ticket and knowledge proposal (services/assist/proposals.py) made from it, and
+its id in the user index. Counters and aggregates (metrics, the daily token count) stay;
+contents go.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Collection, Sequence
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
@@ -45,6 +46,13 @@ RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+class ProposalStore(Protocol):
+    """The knowledge proposals made from conversations (services.assist.proposals fits)."""
+
+    async def erase_sessions(self, session_ids: Collection[str]) -> int: ...
+    async def drop_older(self, cutoff: int) -> int: ...
 
 
 class UserIndex:
@@ -84,19 +92,25 @@ class PrivacyService:
         users: UserIndex,
         retention_days: float | None = None,
         interval: float = 3600.0,
+        proposals: ProposalStore | None = None,
     ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.sessions = sessions
         self.users = users
+        self.proposals = proposals
         self.retention_ms = None if retention_days is None else int(retention_days * DAY_MS)
         self.interval = interval
         self._retention = Periodic("retention sweep", self.interval, self.sweep)
 
     # -- erasure ---------------------------------------------------------------------
-    async def erase_session(self, session_id: str, *, tickets: bool = True) -> None:
-        """Remove everything of one session (and its tickets, unless told not to);
+    async def erase_session(self, session_id: str) -> None:
+        """Remove everything of one session, its tickets and knowledge proposals included;
         SessionNotFound if there is none."""
+        await self._erase_one(session_id)
+        await self._erase_proposals([session_id])
+
+    async def _erase_one(self, session_id: str, *, tickets: bool = True) -> None:
         fields = await self.sessions.store.get(session_id)
         if not fields:
             raise SessionNotFound(session_id)
@@ -115,6 +129,7 @@ class PrivacyService:
             await self._erase(session_id, fields, user_id)
         await self._delete(*self.users.all_keys(user_id))
         await self._erase_tickets(user_id=user_id)  # tickets whose session expired before
+        await self._erase_proposals(ids)
         log.info("user erased", extra={"sessions": len(ids)})
         return len(ids)
 
@@ -143,6 +158,11 @@ class PrivacyService:
         if tickets:
             await self._erase_tickets(session_id=session_id, known=frozenset(ticket_ids))
         await self._erase_counters(session_id)
+
+    async def _erase_proposals(self, session_ids: Collection[str]) -> int:
+        if self.proposals is None or not session_ids:
+            return 0
+        return await self.proposals.erase_sessions(session_ids)
 
     @guarded
     async def _erase_counters(self, session_id: str) -> None:
@@ -232,28 +252,35 @@ class PrivacyService:
 
     # -- retention -------------------------------------------------------------------
     async def sweep(self, now: int | None = None) -> dict[str, int]:
-        """One retention pass: resolved conversations whose last activity, and closed tickets
-        whose creation, is older than TRANSCRIPT_RETENTION_DAYS are erased (a ticket still
-        open stays, even when its conversation goes). Runs on one instance at a time
-        (a Redis lock); every deletion is per item and idempotent besides."""
+        """One retention pass: resolved conversations whose last activity, closed tickets
+        whose creation, and knowledge proposals whose creation is older than
+        TRANSCRIPT_RETENTION_DAYS are erased (a ticket still open stays, even when its
+        conversation goes; an erased conversation's proposals go with it). Runs on one
+        instance at a time (a Redis lock); every deletion is per item and idempotent besides."""
+        none = {"sessions": 0, "tickets": 0, "proposals": 0}
         if self.retention_ms is None:
-            return {"sessions": 0, "tickets": 0}
+            return none
         now = now_ms() if now is None else now
         cutoff = now - self.retention_ms
         lock, token = f"{self.prefix}retention:lock", secrets.token_hex(8)
         if not await self.redis.set(lock, token, nx=True, px=10 * 60_000):
-            return {"sessions": 0, "tickets": 0}
+            return none
         try:
-            sessions = await self._sweep_sessions(cutoff)
+            swept = await self._sweep_sessions(cutoff)
             tickets = await self._sweep_tickets(cutoff)
+            proposals = await self._erase_proposals(swept)
+            if self.proposals is not None:
+                proposals += await self.proposals.drop_older(cutoff)
         finally:
             await self.redis.eval(RELEASE, 1, lock, token)
-        if sessions or tickets:
-            log.info("retention sweep", extra={"sessions": sessions, "tickets": tickets})
-        return {"sessions": sessions, "tickets": tickets}
+        done = {"sessions": len(swept), "tickets": tickets, "proposals": proposals}
+        if any(done.values()):
+            log.info("retention sweep", extra=done)
+        return done
 
-    async def _sweep_sessions(self, cutoff: int) -> int:
-        count = 0
+    async def _sweep_sessions(self, cutoff: int) -> list[str]:
+        """The resolved sessions erased (their proposals are left to the caller)."""
+        swept: list[str] = []
         pattern = f"{self.prefix}session:*"
         async for raw in self.redis.scan_iter(match=pattern, count=BATCH, _type="HASH"):
             key = _text(raw)
@@ -264,9 +291,9 @@ class PrivacyService:
             status, last = await self.redis.hmget(key, ["status", "lastActivity"])
             if status == b"resolved" and last is not None and int(last) < cutoff:
                 with contextlib.suppress(SessionNotFound):
-                    await self.erase_session(session_id, tickets=False)  # they have their own rule
-                    count += 1
-        return count
+                    await self._erase_one(session_id, tickets=False)  # they have their own rule
+                    swept.append(session_id)
+        return swept
 
     async def _sweep_tickets(self, cutoff: int) -> int:
         index = ticket_index(self.prefix)

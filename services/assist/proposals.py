@@ -5,8 +5,13 @@ path) or rejects.
 
     P {proposals}:proposal:<id>  hash  data (sealed: question, answer, sessionId, messageId,
                                        agent, entryId once accepted), status
-                                       (open|accepted|rejected), createdAt
+                                       (open|accepted|rejected), createdAt, sessionId (for
+                                       erasure, as tickets keep theirs)
     P {proposals}:index          zset  proposal id -> createdAt (ms), newest last
+
+Privacy (services/privacy.py): erasing a session deletes the proposals made from it, and the
+retention sweep deletes proposals older than TRANSCRIPT_RETENTION_DAYS (an accepted one's
+knowledge entry stays: it is the team's text now).
 
 One hash tag: a proposal and its index entry are written in one transaction, which on Redis
 Cluster must stay within one slot.
@@ -15,6 +20,7 @@ Cluster must stay within one slot.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
@@ -26,6 +32,7 @@ from services.sessions import SessionManager, iso, new_id
 from services.store import guarded, now_ms, raw, text
 
 STATUSES = ("open", "accepted", "rejected")
+BATCH = 200
 
 
 class ProposalNotFound(DomainError):
@@ -140,6 +147,43 @@ class Proposals:
         found = [await self.get(i) for i in ids]
         return [p for p in found if status is None or p["status"] == status]
 
+    # -- privacy -------------------------------------------------------------------------
+    @guarded
+    async def erase_sessions(self, session_ids: Collection[str]) -> int:
+        """Delete every proposal made from one of these sessions; how many."""
+        wanted = set(session_ids)
+        ids = [text(i) for i in await self.redis.zrange(self._index, 0, -1)]
+        doomed = []
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for proposal_id in chunk:
+                    pipe.hmget(self._key(proposal_id), ["sessionId", "data"])
+                rows = await pipe.execute()
+            for proposal_id, (sid, sealed) in zip(chunk, rows, strict=True):
+                if sid is None and sealed is not None:  # made before sessionId was kept plain
+                    data = self.sessions.open_field(proposal_id, "proposal", raw(sealed))
+                    sid = data.get("sessionId") if isinstance(data, dict) else None
+                if sid is not None and text(sid) in wanted:
+                    doomed.append(proposal_id)
+        await self._delete(doomed)
+        return len(doomed)
+
+    @guarded
+    async def drop_older(self, cutoff: int) -> int:
+        """Delete the proposals created before `cutoff` (ms); how many."""
+        old = [text(i) for i in await self.redis.zrangebyscore(self._index, "-inf", cutoff)]
+        await self._delete(old)
+        return len(old)
+
+    async def _delete(self, proposal_ids: list[str]) -> None:
+        for start in range(0, len(proposal_ids), BATCH):
+            chunk = proposal_ids[start : start + BATCH]
+            async with self.redis.pipeline(transaction=True) as pipe:  # one slot: {proposals}
+                pipe.delete(*(self._key(i) for i in chunk))
+                pipe.zrem(self._index, *chunk)
+                await pipe.execute()
+
     # -- storage -------------------------------------------------------------------------
     @guarded
     async def _ids(self, limit: int) -> list[Any]:
@@ -153,7 +197,12 @@ class Proposals:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 self._key(proposal_id),
-                mapping={"data": sealed, "status": status, "createdAt": created},
+                mapping={
+                    "data": sealed,
+                    "status": status,
+                    "createdAt": created,
+                    "sessionId": data["sessionId"],
+                },
             )
             if new:
                 pipe.zadd(self._index, {proposal_id: created})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from redis.asyncio import Redis
 from services.container import Container
 from services.crypto import Sealer, new_key
 from services.guard.redact import Redactor, iban_ok, luhn_ok, redact
-from services.keys import session_key, session_part, ticket_key
+from services.keys import PROPOSALS, session_key, session_part, ticket_key
 from services.privacy import DAY_MS
 from services.rotate import Rotator
 from services.store import now_ms
@@ -30,6 +31,7 @@ PII_MESSAGE = f"My card {CARD} was charged twice, write to {EMAIL} or call {PHON
 RAW = ("4111", "1111 1111", "jane.doe", "example.com", "253-0000", "3704 0044", "DE89")
 ADMIN_KEY = "privacy-admin-key"
 ADMIN = {"X-API-Key": ADMIN_KEY}
+NOTHING_SWEPT = {"sessions": 0, "tickets": 0, "proposals": 0}
 
 
 def leaks(text: str) -> list[str]:
@@ -251,8 +253,12 @@ async def test_retention_removes_old_resolved_conversations_and_closed_tickets_o
         for ticket in made.values():
             await tickets._save(ticket)
         # half a day later nothing is due yet
-        assert await privacy.sweep(now=now + DAY_MS // 2) == {"sessions": 0, "tickets": 0}
-        assert await privacy.sweep(now=now + 2 * DAY_MS) == {"sessions": 1, "tickets": 1}
+        assert await privacy.sweep(now=now + DAY_MS // 2) == NOTHING_SWEPT
+        assert await privacy.sweep(now=now + 2 * DAY_MS) == {
+            **NOTHING_SWEPT,
+            "sessions": 1,
+            "tickets": 1,
+        }
         left = await keys_of(redis, prefix)
         assert [k for k in left if resolved in k] == []
         assert ticket_key(prefix, "old-closed") not in left
@@ -263,7 +269,55 @@ async def test_retention_removes_old_resolved_conversations_and_closed_tickets_o
             assert session_part(prefix, sid, "messages") in left
         # a second instance sweeping at the same moment finds the lock taken
         await redis.set(f"{prefix}retention:lock", "other", px=5000)
-        assert await privacy.sweep(now=now + 9 * DAY_MS) == {"sessions": 0, "tickets": 0}
+        assert await privacy.sweep(now=now + 9 * DAY_MS) == NOTHING_SWEPT
+    finally:
+        await container.aclose()
+        async for key in redis.scan_iter(match=f"{prefix}*"):
+            await redis.delete(key)
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str = "agent-1"
+    name: str = "Ada"
+    role: str = "agent"
+
+
+async def test_erasure_and_retention_remove_the_knowledge_proposals_of_a_conversation(redis):
+    settings = make_settings(transcript_retention_days=1, redis_key_prefix=unique_prefix("prop"))
+    prefix = settings.redis_key_prefix
+    container = Container(settings)
+    await container.start()
+    try:
+        chat, proposals, privacy = container.chat, container.proposals, container.privacy
+        assert chat is not None and proposals is not None and privacy is not None
+
+        async def proposed(user_id: str) -> tuple[str, str]:
+            sid = (await chat.start_session(user_id=user_id)).id
+            for role, text in (("user", f"question of {user_id}"), ("agent", "the answer")):
+                entry = {"id": f"{role}-{user_id}", "role": role, "content": text, "timestamp": "t"}
+                await chat.sessions.append(sid, entry)
+            return sid, (await proposals.propose(sid, Agent(), f"agent-{user_id}"))["id"]
+
+        erased, kept = await proposed("erased"), await proposed("kept")
+        user_sessions = [await proposed("user-9"), await proposed("user-9")]
+        assert (await proposals.get(erased[1]))["sessionId"] == erased[0]
+        await privacy.erase_session(erased[0])
+        left = [p["sessionId"] for p in await proposals.find()]
+        assert erased[0] not in left and kept[0] in left
+        assert await privacy.erase_user("user-9") == 2
+        assert [p["id"] for p in await proposals.find()] == [kept[1]]
+        after = await keys_of(redis, prefix)
+        gone = [erased[0], erased[1], *(part for pair in user_sessions for part in pair)]
+        assert [k for k, v in after.items() if any(g in k or g.encode() in v for g in gone)] == []
+        # retention: a proposal older than TRANSCRIPT_RETENTION_DAYS goes, a newer one stays
+        newer = (await proposed("newer"))[1]
+        now = now_ms()
+        await redis.zadd(f"{prefix}{PROPOSALS}index", {newer: now + 2 * DAY_MS})
+        assert await privacy.sweep(now=now + DAY_MS // 2) == NOTHING_SWEPT
+        assert await privacy.sweep(now=now + 2 * DAY_MS) == {**NOTHING_SWEPT, "proposals": 1}
+        assert [p["id"] for p in await proposals.find()] == [newer]
+        assert f"{prefix}{PROPOSALS}proposal:{kept[1]}" not in await keys_of(redis, prefix)
     finally:
         await container.aclose()
         async for key in redis.scan_iter(match=f"{prefix}*"):
