@@ -14,6 +14,11 @@
   const RECONNECT_REFUSED_MS = 4000;
   const MAX_TIMER_MS = 2147483647;
 
+  // Every label comes from the message catalogues (public/js/i18n.js, loaded before this file):
+  // the browser's language, or ?lang=de in the address to force one.
+  const i18n = window.SupportBotI18n;
+  const tr = (key, vars) => (i18n ? i18n.t(key, vars) : key);
+
   const $ = (id) => document.getElementById(id);
   const els = {
     signin: $("signin"), signinForm: $("signin-form"), email: $("email"), password: $("password"),
@@ -131,18 +136,18 @@
   /** "45 s", "3 min", "1 h 05 min" */
   function duration(ms) {
     const s = Math.max(0, Math.floor(ms / 1000));
-    if (s < 60) return s + " s";
+    if (s < 60) return tr("console.dur_s", { n: s });
     const m = Math.floor(s / 60);
-    if (m < 60) return m + " min";
+    if (m < 60) return tr("console.dur_min", { n: m });
     const h = Math.floor(m / 60);
-    if (h < 48) return h + " h " + String(m % 60).padStart(2, "0") + " min";
-    return Math.floor(h / 24) + " days";
+    if (h < 48) return tr("console.dur_h", { h, m: String(m % 60).padStart(2, "0") });
+    return tr("console.dur_days", { n: Math.floor(h / 24) });
   }
 
   function shortUser(userId) {
     const id = typeof userId === "string" ? userId : "";
-    if (!id) return "Customer";
-    return "Customer " + (id.length > 14 ? id.slice(0, 6) + "…" + id.slice(-4) : id);
+    if (!id) return tr("console.customer");
+    return tr("console.customer_id", { id: id.length > 14 ? id.slice(0, 6) + "…" + id.slice(-4) : id });
   }
 
   function percent(value) {
@@ -161,19 +166,14 @@
     }
   }
 
-  const RULES = {
-    keyword: "Keyword",
-    low_confidence: "Low confidence",
-    technical_error: "Technical error",
-    requested: "Asked for a person",
-  };
+  const RULES = ["keyword", "low_confidence", "technical_error", "requested"];
 
   /** One short label per reason: "Keyword “urgent”", "Low confidence (0.31)". */
   function reasonLabels(reasons) {
     const out = [];
     for (const reason of Array.isArray(reasons) ? reasons : []) {
       if (!isObject(reason) || typeof reason.rule !== "string") continue;
-      const name = RULES[reason.rule] || reason.rule.replace(/_/g, " ");
+      const name = RULES.includes(reason.rule) ? tr("console.rule_" + reason.rule) : reason.rule.replace(/_/g, " ");
       let detail = reason.detail === undefined || reason.detail === null || reason.detail === ""
         ? "" : String(reason.detail);
       if (reason.rule === "low_confidence") detail = detail.replace(/^confidence\s*/i, "");
@@ -186,12 +186,12 @@
   function priorityLabel(priority) {
     // The server gives 1 to urgent wording (urgent, emergency, …) and 0 otherwise; higher goes first.
     const p = Number(priority) || 0;
-    return p > 0 ? { text: "Urgent", level: "urgent" } : { text: "Normal", level: "normal" };
+    return p > 0 ? { text: tr("console.urgent"), level: "urgent" } : { text: tr("console.normal"), level: "normal" };
   }
 
-  const STATUS = {
-    active: "With the bot", escalated: "Waiting", assigned: "Assigned", resolved: "Resolved",
-  };
+  const STATUS = ["active", "escalated", "assigned", "resolved"];
+
+  function statusText(status) { return STATUS.includes(status) ? tr("console.status_" + status) : status; }
 
   function isMine(item) {
     return Boolean(item && item.assignedTo && state.agent && item.assignedTo.id === state.agent.id);
@@ -201,7 +201,7 @@
 
   function holderText(item) {
     if (!item || item.status !== "assigned" || !item.assignedTo) return "";
-    return isMine(item) ? "with you" : "with " + (item.assignedTo.name || "another agent");
+    return isMine(item) ? tr("console.with_you") : tr("console.with_name", { name: item.assignedTo.name || tr("console.another_agent") });
   }
 
   // --- REST ---------------------------------------------------------------------------------------
@@ -228,14 +228,14 @@
         method, headers, cache: "no-store", body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
-      throw new ApiError(0, { detail: "The server could not be reached. Check the connection and try again." });
+      throw new ApiError(0, { detail: tr("console.unreachable") });
     }
     let data = null;
     try { data = await res.json(); } catch (err) { data = null; }
     if (res.ok) return isObject(data) ? data : {};
     const error = new ApiError(res.status, data, res.headers.get("Retry-After"));
     if (res.status === 401 && auth && token && token === state.token) {
-      signedOut("Your sign-in has expired or was ended. Please sign in again.", true);
+      signedOut(tr("console.signin_expired_or_ended"), true);
     }
     throw error;
   }
@@ -243,20 +243,20 @@
   function problemText(err, fallback) {
     if (err && err.status === 0) return err.message;
     const detail = err && err.problem && err.problem.detail;
-    return typeof detail === "string" && detail ? detail : fallback || "Something went wrong; please try again.";
+    return typeof detail === "string" && detail ? detail : fallback || tr("console.went_wrong");
   }
 
   // --- sign in and out ------------------------------------------------------------------------------
   function showSignin() {
     els.console.hidden = true;
     els.signin.hidden = false;
-    document.title = "Sign in · Support console";
+    document.title = tr("console.signin_doc_title");
   }
 
   function showConsole() {
     els.signin.hidden = true;
     els.console.hidden = false;
-    document.title = "Support console";
+    document.title = tr("console.title");
   }
 
   function setSigninMessage(kind, text) {
@@ -271,7 +271,7 @@
     const seconds = Number(header);
     if (Number.isFinite(seconds) && seconds > 0) return duration(seconds * 1000);
     const date = Date.parse(header || "");
-    return Number.isFinite(date) ? duration(date - Date.now()) : "a few minutes";
+    return Number.isFinite(date) ? duration(date - Date.now()) : tr("console.few_minutes");
   }
 
   els.signinForm.addEventListener("submit", async (event) => {
@@ -280,12 +280,12 @@
     const email = els.email.value.trim();
     const password = els.password.value;
     if (!email || !password) {
-      setSigninMessage("error", "Enter your e-mail and your password.");
+      setSigninMessage("error", tr("console.enter_credentials"));
       (email ? els.password : els.email).focus();
       return;
     }
     els.signinSubmit.disabled = true;
-    els.signinSubmit.textContent = "Signing in…";
+    els.signinSubmit.textContent = tr("console.signing_in");
     setSigninMessage(null, "");
     try {
       const data = await api("POST", "/agents/login", { email, password }, { auth: false });
@@ -294,17 +294,17 @@
       startSession(data.token, data.agent, data.expiresAt);
     } catch (err) {
       let text;
-      if (err.status === 401) text = "Wrong e-mail or password.";
-      else if (err.status === 429) text = "Too many failed attempts. Try again in " + retryText(err.retryAfter) + ".";
-      else if (err.status === 400) text = "Enter a valid e-mail address and your password.";
-      else if (err.status === 403) text = problemText(err, "This account is disabled.");
-      else text = problemText(err, "Signing in failed; please try again.");
+      if (err.status === 401) text = tr("console.wrong_credentials");
+      else if (err.status === 429) text = tr("console.too_many", { wait: retryText(err.retryAfter) });
+      else if (err.status === 400) text = tr("console.invalid_credentials");
+      else if (err.status === 403) text = problemText(err, tr("console.disabled"));
+      else text = problemText(err, tr("console.signin_failed"));
       setSigninMessage("error", text);
       els.password.focus();
       els.password.select();
     } finally {
       els.signinSubmit.disabled = false;
-      els.signinSubmit.textContent = "Sign in";
+      els.signinSubmit.textContent = tr("console.sign_in");
     }
   });
 
@@ -318,7 +318,7 @@
     const expires = parseTime(expiresAt);
     if (expires !== null) {
       state.expiryTimer = setTimeout(
-        () => signedOut("Your sign-in has expired. Please sign in again.", true),
+        () => signedOut(tr("console.signin_expired"), true),
         Math.min(MAX_TIMER_MS, Math.max(0, expires - Date.now())),
       );
     }
@@ -367,13 +367,13 @@
     els.signout.disabled = true;
     try { await api("POST", "/agents/logout", {}); } catch (err) { /* signed out locally either way */ }
     els.signout.disabled = false;
-    signedOut("You have signed out.", false);
+    signedOut(tr("console.signed_out"), false);
   });
 
   function showMe() {
     const agent = state.agent || {};
-    els.me.replaceChildren(el("span", "me__name", agent.name || agent.email || "Agent"));
-    if (agent.role === "admin") els.me.appendChild(el("span", "badge badge--role", "admin"));
+    els.me.replaceChildren(el("span", "me__name", agent.name || agent.email || tr("console.agent")));
+    if (agent.role === "admin") els.me.appendChild(el("span", "badge badge--role", tr("console.admin")));
   }
 
   // --- the live connection --------------------------------------------------------------------------
@@ -384,8 +384,8 @@
 
   function connectSocket() {
     if (typeof window.io !== "function") {
-      setConnection("disconnected", "Offline");
-      showConvAlert("The live client did not load; reload the page (the site needs `make install`).");
+      setConnection("disconnected", tr("console.offline"));
+      showConvAlert(tr("console.client_missing"));
       return;
     }
     const socket = window.io("/agents", {
@@ -394,10 +394,10 @@
       tryAllTransports: true,
     });
     state.socket = socket;
-    setConnection("connecting", "Connecting…");
+    setConnection("connecting", tr("console.connecting"));
 
     socket.on("connect", () => {
-      setConnection("connected", "Live");
+      setConnection("connected", tr("console.live"));
       if (els.presence.value === "away") socket.emit("set-presence", { presence: "away" });
       loadQueue(); // whatever changed while the connection was down
       if (state.open) {
@@ -409,13 +409,13 @@
     socket.on("disconnect", () => {
       hideCustomerTyping();
       if (state.socket !== socket) return;
-      if (socket.active) setConnection("reconnecting", "Reconnecting…");
+      if (socket.active) setConnection("reconnecting", tr("console.reconnecting"));
       else refused(socket); // the server closed it: a sign-in that ended, or a restart
     });
 
     socket.on("connect_error", () => {
       if (state.socket !== socket) return;
-      if (socket.active) setConnection("reconnecting", "Reconnecting…");
+      if (socket.active) setConnection("reconnecting", tr("console.reconnecting"));
       else refused(socket);
     });
 
@@ -446,7 +446,9 @@
       }
       if (data.action === "added" && !known) {
         const reasons = reasonLabels(item.reasons);
-        announce("New in the queue: " + shortUser(item.userId) + (reasons.length ? ", " + reasons.join(", ") : "") + ".");
+        announce(reasons.length
+          ? tr("console.new_in_queue_why", { who: shortUser(item.userId), reasons: reasons.join(", ") })
+          : tr("console.new_in_queue", { who: shortUser(item.userId) }));
       }
       renderQueue();
       if (state.open && state.open.id === item.sessionId && state.open.conversation) {
@@ -461,7 +463,7 @@
       const reasons = reasonLabels(data.reasons);
       const body = (reasons.length ? reasons.join(", ") + ": " : "")
         + (typeof data.message === "string" ? data.message : "");
-      if (state.alerts) notify("A customer is waiting for a person", body, data.sessionId);
+      if (state.alerts) notify(tr("console.notify_waiting"), body, data.sessionId);
     });
 
     socket.on("conversation-updated", (data) => {
@@ -479,9 +481,9 @@
       }
       if (state.open && state.open.id === data.sessionId) {
         if (data.event === "rated" && isObject(data.csat)) {
-          announce("The customer rated this conversation " + data.csat.rating + " out of 5.");
+          announce(tr("console.rated", { rating: data.csat.rating }));
         } else if (data.event === "assigned" && data.assignedTo && !isMine({ assignedTo: data.assignedTo })) {
-          announce("Claimed by " + (data.assignedTo.name || "another agent") + ".");
+          announce(tr("console.claimed_by", { name: data.assignedTo.name || tr("console.another_agent") }));
         }
         scheduleReload();
       }
@@ -501,7 +503,7 @@
       if (appendEntry(entry) && entry.role === "user") {
         askSuggestions(entry.id);
         hideCustomerTyping();
-        announce("Customer said: " + data.message);
+        announce(tr("console.customer_said", { message: data.message }));
       }
     });
 
@@ -513,7 +515,7 @@
     socket.on("note-added", (data) => {
       if (!isObject(data) || !state.open || data.sessionId !== state.open.id || !isObject(data.note)) return;
       if (appendEntry(data.note) && !(state.agent && data.note.agentId === state.agent.id)) {
-        announce("Internal note from " + (data.note.agentName || "an agent") + ".");
+        announce(tr("console.note_from", { name: data.note.agentName || tr("console.an_agent") }));
       }
     });
 
@@ -525,8 +527,8 @@
       if (!isObject(data) || typeof data.sessionId !== "string" || !state.offers.has(data.sessionId)) return;
       removeOffer(data.sessionId);
       announce(data.reason === "timeout"
-        ? "The offer timed out; the conversation went to the next agent."
-        : "The offer was withdrawn.");
+        ? tr("console.offer_timed_out")
+        : tr("console.offer_withdrawn"));
       loadQueue(); // the queue item's offeree changed
     });
 
@@ -537,9 +539,9 @@
       renderQueue();
       const item = state.queue.get(data.sessionId);
       const who = shortUser(item && item.userId);
-      const text = who + " has waited " + duration(seconds * 1000) + " and nobody has claimed the conversation.";
+      const text = tr("console.still_waiting_text", { who, wait: duration(seconds * 1000) });
       announce(text);
-      if (state.alerts) notify("A customer is still waiting", text, data.sessionId);
+      if (state.alerts) notify(tr("console.notify_still_waiting"), text, data.sessionId);
     });
 
     socket.on("ticket-created", (data) => {
@@ -547,7 +549,7 @@
     });
 
     socket.on("signed-out", () => {
-      if (state.socket === socket) signedOut("Your sign-in has ended. Please sign in again.", true);
+      if (state.socket === socket) signedOut(tr("console.signin_ended"), true);
     });
 
     socket.on("typing", (data) => {
@@ -565,7 +567,7 @@
   /** The server refused or closed the connection. Usually the token is no longer valid:
    *  /agents/me says for sure (a 401 signs out); otherwise try again in a moment. */
   async function refused(socket) {
-    setConnection("disconnected", "Disconnected");
+    setConnection("disconnected", tr("console.disconnected"));
     try {
       await api("GET", "/agents/me");
     } catch (err) {
@@ -583,7 +585,7 @@
   // --- presence ---------------------------------------------------------------------------------------
   function setPresence(list) {
     state.presence = list.filter((a) => isObject(a) && typeof a.id === "string")
-      .map((a) => ({ id: a.id, name: a.name || a.email || "Agent", presence: a.presence === "away" ? "away" : "online" }));
+      .map((a) => ({ id: a.id, name: a.name || a.email || tr("console.agent"), presence: a.presence === "away" ? "away" : "online" }));
     renderPresence();
   }
 
@@ -595,11 +597,11 @@
       li.dataset.presence = agent.presence;
       li.appendChild(el("span", "dot"));
       const mine = state.agent && agent.id === state.agent.id;
-      li.appendChild(el("span", "agent-row__name", agent.name + (mine ? " (you)" : "")));
-      li.appendChild(el("span", "agent-row__state", agent.presence === "away" ? "away" : "online"));
+      li.appendChild(el("span", "agent-row__name", mine ? tr("console.you_suffix", { name: agent.name }) : agent.name));
+      li.appendChild(el("span", "agent-row__state", agent.presence === "away" ? tr("console.presence_away") : tr("console.presence_online")));
       return li;
     }));
-    if (!sorted.length) els.online.appendChild(el("li", "empty", "Nobody else is signed in."));
+    if (!sorted.length) els.online.appendChild(el("li", "empty", tr("console.nobody_else")));
     els.onlineCount.textContent = String(state.presence.filter((a) => a.presence === "online").length);
     renderTransferOptions();
   }
@@ -608,7 +610,7 @@
     const value = els.presence.value === "away" ? "away" : "online";
     tab.set(KEYS.presence, value);
     emit("set-presence", { presence: value });
-    announce(value === "away" ? "You are away." : "You are online.");
+    announce(value === "away" ? tr("console.you_away") : tr("console.you_online"));
   });
 
   // --- alerts: a short sound and a browser notification on a new escalation ---------------------------
@@ -628,9 +630,9 @@
           if (asked && asked.catch) asked.catch(() => {});
         } catch (err) { /* old browsers */ }
       }
-      announce("Escalation alerts on.");
+      announce(tr("console.alerts_on"));
     } else {
-      announce("Escalation alerts off.");
+      announce(tr("console.alerts_off"));
     }
   });
 
@@ -695,7 +697,7 @@
       for (const item of Array.isArray(data.conversations) ? data.conversations : []) upsertQueueItem(item);
       renderQueue();
     } catch (err) {
-      if (state.token) showConvAlert("The queue could not be loaded: " + problemText(err));
+      if (state.token) showConvAlert(tr("console.queue_failed", { problem: problemText(err) }));
     }
   }
 
@@ -728,8 +730,8 @@
     }
     els.queueEmpty.hidden = shown.length > 0;
     els.queueEmpty.textContent = all.length && !shown.length
-      ? "Nothing matches this filter."
-      : "Nobody is waiting. New escalations appear here as they happen.";
+      ? tr("console.no_match")
+      : tr("console.queue_empty");
     tickWaits();
   }
 
@@ -744,9 +746,9 @@
     const top = el("span", "qitem__top");
     const priority = priorityLabel(item.priority);
     const badge = el("span", "badge badge--" + priority.level, priority.text);
-    badge.title = "Priority " + (Number(item.priority) || 0);
+    badge.title = tr("console.priority", { n: Number(item.priority) || 0 });
     top.appendChild(badge);
-    top.appendChild(el("span", "badge badge--status-" + item.status, STATUS[item.status] || item.status));
+    top.appendChild(el("span", "badge badge--status-" + item.status, statusText(item.status)));
     const wait = el("span", "qitem__wait");
     wait.dataset.since = String(parseTime(item.waitingSince) || "");
     wait.dataset.status = item.status;
@@ -757,25 +759,25 @@
     const reasons = reasonLabels(item.reasons);
     if (reasons.length) button.appendChild(el("span", "qitem__reasons", reasons.join(" · ")));
     const last = item.lastMessage;
-    const WHO = { user: "Customer: ", agent: "Agent: ", assistant: "Bot: " };
+    const WHO = { user: "console.who_customer", agent: "console.who_agent", assistant: "console.who_bot" };
     if (isObject(last) && typeof last.content === "string" && WHO[last.role]) {
       // Messages only: a lifecycle line ("Handed over to the team") says nothing new here.
-      button.appendChild(el("span", "qitem__last", WHO[last.role] + last.content));
+      button.appendChild(el("span", "qitem__last", tr(WHO[last.role]) + last.content));
     }
     const holder = holderText(item);
     if (holder) button.appendChild(el("span", "qitem__holder", holder.charAt(0).toUpperCase() + holder.slice(1)));
     if (typeof item.team === "string" && item.team) {
-      top.insertBefore(el("span", "badge badge--team", "Team " + item.team), wait);
+      top.insertBefore(el("span", "badge badge--team", tr("console.team", { team: item.team })), wait);
     }
     if (item.status === "escalated" && isObject(item.offeredTo) && item.offeredTo.id) {
       const mine = state.agent && item.offeredTo.id === state.agent.id;
       button.appendChild(el("span", "qitem__offer",
-        mine ? "Offered to you" : "Offered to " + (item.offeredTo.name || "another agent")));
+        mine ? tr("console.offered_to_you") : tr("console.offered_to", { name: item.offeredTo.name || tr("console.another_agent") })));
     }
     if (item.status === "escalated" && state.reminders.has(item.sessionId)) {
       li.dataset.reminder = "true";
       button.appendChild(el("span", "qitem__reminder",
-        "Still waiting after " + duration(state.reminders.get(item.sessionId) * 1000) + ": nobody has claimed it"));
+        tr("console.still_waiting_after", { wait: duration(state.reminders.get(item.sessionId) * 1000) })));
     }
     button.addEventListener("click", () => openConversation(item.sessionId));
     li.appendChild(button);
@@ -788,7 +790,7 @@
       const since = Number(node.dataset.since);
       if (!since) { node.textContent = ""; continue; }
       const text = duration(now - since);
-      node.textContent = node.dataset.status === "escalated" ? "waiting " + text : text + " since escalation";
+      node.textContent = node.dataset.status === "escalated" ? tr("console.waiting_for", { wait: text }) : tr("console.since_escalation", { wait: text });
     }
   }
   setInterval(tickWaits, 1000);
@@ -845,7 +847,7 @@
     els.pane.setAttribute("aria-labelledby", "conv-title");
     els.convTitle.textContent = shortUser(state.queue.get(sessionId) && state.queue.get(sessionId).userId);
     els.convSession.textContent = sessionId;
-    els.transcript.replaceChildren(el("li", "entry entry--system", "Loading…"));
+    els.transcript.replaceChildren(el("li", "entry entry--system", tr("console.loading")));
     els.reasons.replaceChildren();
     els.csat.replaceChildren();
     renderQueue();
@@ -874,12 +876,12 @@
       if (err.status === 404) {
         state.queue.delete(open.id);
         renderQueue();
-        els.transcript.replaceChildren(el("li", "entry entry--system", "This conversation no longer exists."));
+        els.transcript.replaceChildren(el("li", "entry entry--system", tr("console.conversation_gone")));
         open.conversation = null;
         renderActions();
         renderComposer();
       } else if (state.token) {
-        showConvAlert("The conversation could not be loaded: " + problemText(err));
+        showConvAlert(tr("console.conversation_failed", { problem: problemText(err) }));
       }
       return;
     }
@@ -911,23 +913,23 @@
     if (!conv) return;
     els.convTitle.textContent = shortUser(conv.userId);
     els.convSession.textContent = conv.sessionId || state.open.id;
-    els.convStatus.textContent = STATUS[conv.status] || conv.status || "";
+    els.convStatus.textContent = statusText(conv.status) || "";
     els.convStatus.className = "badge badge--status-" + (conv.status || "unknown");
     const holder = holderText(conv);
     const waited = conv.status === "escalated" && parseTime(conv.waitingSince)
-      ? "waiting since " + clock(conv.waitingSince) : "";
+      ? tr("console.waiting_since", { time: clock(conv.waitingSince) }) : "";
     const extra = [];
     if (typeof conv.team === "string" && conv.team) extra.push("team " + conv.team);
     if (conv.status === "escalated" && isObject(conv.offeredTo) && conv.offeredTo.id) {
       extra.push(state.agent && conv.offeredTo.id === state.agent.id
-        ? "offered to you" : "offered to " + (conv.offeredTo.name || "another agent"));
+        ? tr("console.offered_to_you_lc") : tr("console.offered_to_lc", { name: conv.offeredTo.name || tr("console.another_agent") }));
     }
     els.convHolder.textContent = [holder || waited, ...extra].filter(Boolean).join(" · ");
 
     const reasons = reasonLabels(conv.reasons);
     els.reasons.replaceChildren();
     if (reasons.length && (conv.status === "escalated" || conv.status === "assigned")) {
-      els.reasons.appendChild(el("h3", "reasons__title", "Escalated because"));
+      els.reasons.appendChild(el("h3", "reasons__title", tr("console.escalated_because")));
       const list = el("ul", "chips");
       for (const label of reasons) list.appendChild(el("li", "chip", label));
       els.reasons.appendChild(list);
@@ -936,7 +938,7 @@
     els.csat.replaceChildren();
     const ratings = Array.isArray(conv.csat) ? conv.csat.filter(isObject) : [];
     if (ratings.length) {
-      els.csat.appendChild(el("h3", "csat__title", "Customer rating"));
+      els.csat.appendChild(el("h3", "csat__title", tr("console.csat_label")));
       const list = el("ul", "csat__list");
       for (const r of ratings) {
         const rating = Math.max(0, Math.min(5, Math.round(Number(r.rating) || 0)));
@@ -944,7 +946,7 @@
         const stars = el("span", "stars", "★".repeat(rating) + "☆".repeat(5 - rating));
         stars.setAttribute("aria-hidden", "true");
         li.appendChild(stars);
-        li.appendChild(el("strong", "csat__score", rating + " out of 5"));
+        li.appendChild(el("strong", "csat__score", tr("console.rating_of", { rating })));
         if (ratings.length > 1 && r.episode) li.appendChild(el("span", "muted", "episode " + r.episode));
         if (typeof r.comment === "string" && r.comment) li.appendChild(el("q", "csat__comment", r.comment));
         list.appendChild(li);
@@ -971,7 +973,7 @@
 
   function renderTransferOptions() {
     const current = els.transferTo.value;
-    const options = [el("option", null, "Back to the queue")];
+    const options = [el("option", null, tr("console.back_to_queue"))];
     options[0].value = "";
     const conv = state.open && state.open.conversation;
     const holderId = conv && conv.assignedTo ? conv.assignedTo.id : null;
@@ -1008,7 +1010,7 @@
       els.transcript.appendChild(entryNode(entry));
     }
     if (!els.transcript.childElementCount) {
-      els.transcript.appendChild(el("li", "entry entry--system", "No messages yet."));
+      els.transcript.appendChild(el("li", "entry entry--system", tr("console.no_messages_yet")));
     }
     els.transcript.scrollTop = stick ? els.transcript.scrollHeight : top;
   }
@@ -1041,11 +1043,9 @@
     };
   }
 
-  const EVENTS = {
-    escalated: "Escalated", assigned: "Claimed", transferred: "Transferred", released: "Back in the queue",
-    handed_back: "Handed back to the bot", resolved: "Resolved", reopened: "Reopened", rated: "Rated",
-    ticket_created: "The customer left an e-mail address",
-  };
+  const EVENTS = [
+    "escalated", "assigned", "transferred", "released", "handed_back", "resolved", "reopened", "rated", "ticket_created",
+  ];
 
   function entryNode(entry) {
     const role = typeof entry.role === "string" ? entry.role : "system";
@@ -1056,8 +1056,8 @@
 
     if (role === "system") {
       li.classList.add("entry--system");
-      const by = isObject(entry.by) && entry.by.name ? " by " + entry.by.name : "";
-      const fallback = (EVENTS[entry.event] || "Status changed") + by
+      const event = EVENTS.includes(entry.event) ? tr("console.event_" + entry.event) : tr("console.status_changed");
+      const fallback = (isObject(entry.by) && entry.by.name ? tr("console.by_name", { event, name: entry.by.name }) : event)
         + (typeof entry.reason === "string" && entry.reason ? ": " + entry.reason : "");
       li.appendChild(el("span", "entry__text", entry.content || fallback));
       li.appendChild(document.createTextNode(" · "));
@@ -1068,25 +1068,25 @@
     let who;
     if (role === "user") {
       li.classList.add("entry--customer");
-      who = "Customer";
+      who = tr("console.customer");
     } else if (role === "agent") {
       li.classList.add("entry--agent");
       const mine = state.agent && entry.agentId === state.agent.id;
-      who = (entry.agentName || "Agent") + (mine ? " (you)" : "");
+      who = mine ? tr("console.you_suffix", { name: entry.agentName || tr("console.agent") }) : entry.agentName || tr("console.agent");
     } else if (role === "note") {
       li.classList.add("entry--note");
-      who = "Internal note · " + (entry.agentName || "Agent");
+      who = tr("console.note_by", { name: entry.agentName || tr("console.agent") });
     } else {
       li.classList.add("entry--bot");
-      who = entry.notice ? "Bot · holding notice" : "Bot";
+      who = entry.notice ? tr("console.bot_notice") : tr("console.bot");
     }
     head.appendChild(el("span", "entry__who", who));
-    if (role === "note") head.appendChild(el("span", "badge badge--internal", "Not shown to the customer"));
+    if (role === "note") head.appendChild(el("span", "badge badge--internal", tr("console.not_shown")));
     head.appendChild(timeNode(entry.timestamp));
     li.appendChild(head);
     li.appendChild(text);
     if (role === "agent" && entry.id && state.agent && entry.agentId === state.agent.id) {
-      const propose = el("button", "button button--ghost entry__propose", "Propose for the knowledge base");
+      const propose = el("button", "button button--ghost entry__propose", tr("console.propose"));
       propose.type = "button";
       propose.dataset.id = entry.id;
       li.appendChild(propose);
@@ -1101,7 +1101,7 @@
       const sources = Array.isArray(entry.sources) ? entry.sources.filter(isObject) : [];
       if (sources.length) {
         const list = el("ul", "entry__sources");
-        list.setAttribute("aria-label", "Sources");
+        list.setAttribute("aria-label", tr("console.sources"));
         for (const source of sources) {
           const title = source.title || source.id;
           if (!title) continue;
@@ -1121,7 +1121,7 @@
         if (list.childElementCount) li.appendChild(list);
       }
       const reasons = reasonLabels(entry.escalation);
-      if (reasons.length) li.appendChild(el("p", "entry__escalation", "Escalated: " + reasons.join(", ")));
+      if (reasons.length) li.appendChild(el("p", "entry__escalation", tr("console.escalated_list", { reasons: reasons.join(", ") })));
     }
     return li;
   }
@@ -1153,7 +1153,7 @@
     els.reply.value = suggestion.text;
     renderComposer();
     els.reply.focus();
-    announce("Suggestion inserted. Edit it if needed, then send.");
+    announce(tr("console.suggestion_inserted"));
   }
 
   /** The reply's body: the text, and the suggestion it came from (if still in use). */
@@ -1171,11 +1171,11 @@
     try {
       await api("POST", "/agents/conversations/" + encodeURIComponent(open.id) + "/proposals",
         { messageId: button.dataset.id });
-      button.textContent = "Proposed for the knowledge base";
-      announce("Proposed for the knowledge base. An admin reviews it.");
+      button.textContent = tr("console.proposed");
+      announce(tr("console.proposed_announce"));
     } catch (err) {
       button.disabled = false;
-      showConvAlert("The proposal was not sent: " + problemText(err));
+      showConvAlert(tr("console.proposal_failed", { problem: problemText(err) }));
     }
   });
 
@@ -1185,7 +1185,7 @@
     if (!els.customerTyping.childElementCount) {
       const dots = el("span", "dots");
       dots.setAttribute("aria-hidden", "true");
-      els.customerTyping.replaceChildren(dots, document.createTextNode("Customer is typing…"));
+      els.customerTyping.replaceChildren(dots, document.createTextNode(tr("console.customer_typing")));
     }
     state.customerTypingTimer = setTimeout(hideCustomerTyping, CUSTOMER_TYPING_MAX_MS);
   }
@@ -1229,18 +1229,18 @@
     const note = mode() === "note";
     const allowed = Boolean(conv) && (note || canAct(conv));
     els.composer.classList.toggle("composer--note", note);
-    els.replyLabel.textContent = note ? "Internal note" : "Your reply";
-    els.reply.placeholder = note ? "Write an internal note (only agents see it)…" : "Write your reply…";
-    els.send.textContent = note ? "Add note" : "Send";
+    els.replyLabel.textContent = note ? tr("console.mode_note") : tr("console.your_reply");
+    els.reply.placeholder = note ? tr("console.note_placeholder") : tr("console.reply_placeholder");
+    els.send.textContent = note ? tr("console.add_note") : tr("console.send");
     els.send.disabled = state.busy || !allowed || !els.reply.value.trim();
     let hint = "";
     if (!conv) hint = "";
-    else if (note) hint = "Internal: never shown to the customer or sent to the bot.";
-    else if (conv.status === "escalated") hint = "Claim this conversation to reply.";
-    else if (conv.status === "assigned" && !canAct(conv)) hint = "Only " + (conv.assignedTo && conv.assignedTo.name || "the agent holding it") + " can reply. You can add an internal note.";
-    else if (conv.status === "active") hint = "The bot is answering this conversation.";
-    else if (conv.status === "resolved") hint = "This conversation is resolved.";
-    else hint = "Enter to send, Shift+Enter for a new line.";
+    else if (note) hint = tr("console.hint_note");
+    else if (conv.status === "escalated") hint = tr("console.hint_claim");
+    else if (conv.status === "assigned" && !canAct(conv)) hint = tr("console.hint_only", { name: conv.assignedTo && conv.assignedTo.name || tr("console.the_holder") });
+    else if (conv.status === "active") hint = tr("console.hint_bot");
+    else if (conv.status === "resolved") hint = tr("console.hint_resolved");
+    else hint = tr("console.hint_keys");
     els.hint.textContent = hint;
   }
 
@@ -1292,12 +1292,12 @@
       else scheduleReload(0);
       if (els.reply.value.trim() === text) els.reply.value = "";
       showConvAlert("");
-      announce(note ? "Note added." : "Reply sent.");
+      announce(note ? tr("console.note_added") : tr("console.reply_sent"));
     } catch (err) {
       if (!state.token) return;
-      if (err.status === 403) showConvAlert("Only the agent holding this conversation can reply to the customer.");
+      if (err.status === 403) showConvAlert(tr("console.only_holder_reply"));
       else if (err.status === 409) showConvAlert(refusal(err));
-      else showConvAlert((note ? "The note was not added: " : "The reply was not sent: ") + problemText(err));
+      else showConvAlert(tr(note ? "console.note_failed" : "console.reply_failed", { problem: problemText(err) }));
       scheduleReload(0);
     } finally {
       setBusy(false);
@@ -1317,13 +1317,13 @@
     const p = err.problem || {};
     const holder = isObject(p.holder) ? p.holder : null;
     if (holder && (!state.agent || holder.id !== state.agent.id)) {
-      return "Already claimed by " + (holder.name || "another agent") + ".";
+      return tr("console.already_claimed", { name: holder.name || tr("console.another_agent") });
     }
-    if (holder) return "You already hold this conversation.";
+    if (holder) return tr("console.already_yours");
     if (typeof p.currentStatus === "string") {
-      return "Not possible now: the conversation is " + (STATUS[p.currentStatus] || p.currentStatus).toLowerCase() + ".";
+      return tr("console.not_possible_status", { status: String(statusText(p.currentStatus)).toLowerCase() });
     }
-    return problemText(err, "That is not possible in the conversation's current state.");
+    return problemText(err, tr("console.not_possible"));
   }
 
   async function act(action, body, done) {
@@ -1349,7 +1349,7 @@
     } catch (err) {
       if (!state.token) return;
       showConvAlert(err.status === 409 ? refusal(err) : err.status === 403
-        ? "Only the agent holding this conversation (or an admin) can do that."
+        ? tr("console.only_holder_or_admin")
         : problemText(err));
     } finally {
       setBusy(false);
@@ -1364,11 +1364,11 @@
   }
 
   els.claim.addEventListener("click", async () => {
-    await act("claim", {}, "You claimed this conversation.");
+    await act("claim", {}, tr("console.you_claimed"));
     if (canAct(state.open && state.open.conversation)) els.reply.focus();
   });
 
-  els.handback.addEventListener("click", () => act("handback", {}, "Handed back to the bot."));
+  els.handback.addEventListener("click", () => act("handback", {}, tr("console.handed_back")));
 
   els.transferForm.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -1376,13 +1376,13 @@
     const agentId = els.transferTo.value;
     const option = els.transferTo.selectedOptions[0];
     act("transfer", agentId ? { agentId } : {},
-      agentId ? "Transferred to " + (option ? option.textContent : "another agent") + "." : "Back in the queue.");
+      agentId ? tr("console.transferred_to", { name: option ? option.textContent : tr("console.another_agent") }) : tr("console.back_in_queue"));
   });
 
   els.resolve.addEventListener("click", () => {
     els.resolveNote.value = "";
     if (typeof els.resolveDialog.showModal === "function") els.resolveDialog.showModal();
-    else act("resolve", {}, "Resolved.");
+    else act("resolve", {}, tr("console.resolved"));
   });
 
   els.resolveCancel.addEventListener("click", () => els.resolveDialog.close());
@@ -1391,7 +1391,7 @@
     event.preventDefault();
     const note = els.resolveNote.value.trim();
     els.resolveDialog.close();
-    await act("resolve", note ? { note } : {}, "Resolved. The customer is asked for a rating.");
+    await act("resolve", note ? { note } : {}, tr("console.resolved_rating"));
     els.transcript.focus();
   });
 
@@ -1415,12 +1415,12 @@
     const card = el("article", "offer");
     card.dataset.sessionId = sessionId;
     card.setAttribute("aria-labelledby", "offer-title-" + safe);
-    const title = el("h2", null, "A conversation is offered to you");
+    const title = el("h2", null, tr("console.offer_title"));
     title.id = "offer-title-" + safe;
     card.appendChild(title);
     const item = state.queue.get(sessionId);
     const details = [shortUser(item && item.userId)];
-    if (team) details.push("team " + team);
+    if (team) details.push(tr("console.team", { team }));
     const reasons = reasonLabels(item && item.reasons);
     if (reasons.length) details.push(reasons.join(", "));
     card.appendChild(el("p", "offer__detail", details.join(" · ")));
@@ -1428,9 +1428,9 @@
     timer.setAttribute("role", "timer");
     card.appendChild(timer);
     const buttons = el("div", "offer__buttons");
-    const accept = el("button", "button offer__accept", "Accept");
+    const accept = el("button", "button offer__accept", tr("console.accept"));
     accept.type = "button";
-    const decline = el("button", "button button--secondary offer__decline", "Decline");
+    const decline = el("button", "button button--secondary offer__decline", tr("console.decline"));
     decline.type = "button";
     buttons.append(accept, decline);
     card.appendChild(buttons);
@@ -1446,10 +1446,10 @@
     els.offers.appendChild(card);
     els.offers.hidden = false;
     tickOffers();
-    const text = "A conversation is offered to you" + (team ? " (team " + team + ")" : "")
-      + ". Accept or decline within " + secondsLeft(offer) + " seconds.";
+    const text = team ? tr("console.offer_text_team", { team, n: secondsLeft(offer) })
+      : tr("console.offer_text", { n: secondsLeft(offer) });
     urgentAnnounce(text);
-    if (state.alerts) notify("A conversation is offered to you", text, sessionId);
+    if (state.alerts) notify(tr("console.offer_title"), text, sessionId);
     loadQueue(); // the queue item now names this agent as the offeree
   }
 
@@ -1470,14 +1470,14 @@
     removeOffer(sessionId);
     const by = isObject(data.assignedTo) && data.assignedTo.name ? data.assignedTo.name : null;
     if (!(by && state.agent && isObject(data.assignedTo) && data.assignedTo.id === state.agent.id)) {
-      announce("The offered conversation " + (by ? "was claimed by " + by : "is no longer waiting") + ".");
+      announce(by ? tr("console.offer_claimed_by", { name: by }) : tr("console.offer_gone"));
     }
   }
 
   function tickOffers() {
     for (const offer of state.offers.values()) {
       const left = secondsLeft(offer);
-      offer.timer.textContent = left > 0 ? "Expires in " + left + " s" : "Expired";
+      offer.timer.textContent = left > 0 ? tr("console.expires_in", { n: left }) : tr("console.expired");
       if (left <= 0 && !offer.busy) {
         // The server moves it on (offer-withdrawn); don't leave a dead offer on the screen.
         setTimeout(() => { if (state.offers.get(offer.sessionId) === offer && !offer.busy) removeOffer(offer.sessionId); }, 3000);
@@ -1494,7 +1494,7 @@
     if (accept) accept.remove();
     const decline = offer.node.querySelector(".offer__decline");
     if (decline) {
-      decline.textContent = "Dismiss";
+      decline.textContent = tr("console.dismiss");
       decline.replaceWith(decline.cloneNode(true));
       const fresh = offer.node.querySelector(".offer__decline");
       fresh.addEventListener("click", () => removeOffer(offer.sessionId));
@@ -1511,14 +1511,14 @@
       removeOffer(offer.sessionId);
       if (isObject(data.conversation)) upsertQueueItem(data.conversation);
       renderQueue();
-      announce("You accepted the conversation.");
+      announce(tr("console.you_accepted"));
       showView("conversations", false);
       if (state.open && state.open.id === offer.sessionId) await reloadOpen(false);
       else await openConversation(offer.sessionId);
       if (canAct(state.open && state.open.conversation)) els.reply.focus();
     } catch (err) {
       if (!state.token) return;
-      offerFailed(offer, err.status === 409 ? refusal(err) : problemText(err, "The conversation could not be claimed."));
+      offerFailed(offer, err.status === 409 ? refusal(err) : problemText(err, tr("console.claim_failed")));
     }
   }
 
@@ -1529,17 +1529,17 @@
     try {
       await api("POST", "/agents/conversations/" + encodeURIComponent(offer.sessionId) + "/decline", {});
       removeOffer(offer.sessionId);
-      announce("Declined; the conversation goes to the next agent.");
+      announce(tr("console.declined"));
       loadQueue();
     } catch (err) {
       if (!state.token) return;
       if (err.status === 403 || err.status === 409 || err.status === 404) {
         removeOffer(offer.sessionId); // no longer ours to decline
-        announce("The offer had already ended.");
+        announce(tr("console.offer_ended"));
       } else {
         offer.busy = false;
         for (const button of offer.node.querySelectorAll("button")) button.disabled = false;
-        offer.error.textContent = problemText(err, "Declining failed; please try again.");
+        offer.error.textContent = problemText(err, tr("console.decline_failed"));
       }
     }
   }
@@ -1584,7 +1584,7 @@
       els.ticketsAlert.textContent = "";
       renderTickets();
     } catch (err) {
-      if (state.token && seq === state.ticketsSeq) els.ticketsAlert.textContent = "The tickets could not be loaded: " + problemText(err);
+      if (state.token && seq === state.ticketsSeq) els.ticketsAlert.textContent = tr("console.tickets_failed", { problem: problemText(err) });
     }
   }
 
@@ -1606,8 +1606,8 @@
       if (again) again.focus();
     }
     els.ticketsEmpty.hidden = shown.length > 0;
-    els.ticketsEmpty.textContent = state.ticketFilter === "closed" ? "No answered tickets."
-      : "No tickets yet. When nobody can answer live and a customer leaves an e-mail address, it appears here.";
+    els.ticketsEmpty.textContent = state.ticketFilter === "closed" ? tr("console.no_answered")
+      : tr("console.tickets_empty");
   }
 
   function ticketNode(ticket) {
@@ -1618,15 +1618,15 @@
     button.dataset.ticketId = ticket.id;
     if (state.ticket && state.ticket.id === ticket.id) button.setAttribute("aria-current", "true");
     const top = el("span", "qitem__top");
-    top.appendChild(el("span", "badge badge--ticket-" + ticket.status, ticket.status === "closed" ? "Answered" : "Open"));
+    top.appendChild(el("span", "badge badge--ticket-" + ticket.status, ticket.status === "closed" ? tr("console.ticket_answered") : tr("console.ticket_open")));
     const when = el("span", "qitem__wait", dateTime(ticket.createdAt));
     top.appendChild(when);
     button.appendChild(top);
-    button.appendChild(el("span", "tk__email", ticket.email || "(no address)"));
+    button.appendChild(el("span", "tk__email", ticket.email || tr("console.no_address")));
     const reasons = reasonLabels(ticket.reasons);
     if (reasons.length) button.appendChild(el("span", "qitem__reasons", reasons.join(" · ")));
     if (typeof ticket.lastMessage === "string" && ticket.lastMessage) {
-      button.appendChild(el("span", "qitem__last", "Customer: " + ticket.lastMessage));
+      button.appendChild(el("span", "qitem__last", tr("console.who_customer") + ticket.lastMessage));
     }
     button.addEventListener("click", () => openTicket(ticket.id));
     li.appendChild(button);
@@ -1642,9 +1642,9 @@
       if (ticket.status !== "closed") setTicketsOpen(state.ticketsOpen + 1);
     }
     renderTickets();
-    const text = "New ticket: " + (ticket.email || "a customer") + " left an e-mail address.";
+    const text = tr("console.new_ticket", { email: ticket.email || tr("console.a_customer") });
     announce(text);
-    if (state.alerts) notify("New ticket", text, ticket.sessionId);
+    if (state.alerts) notify(tr("console.notify_new_ticket"), text, ticket.sessionId);
   }
 
   for (const button of els.ticketFilters) {
@@ -1656,11 +1656,11 @@
   }
 
   function mailto(ticket) {
-    const subject = "Re: your support request";
+    const subject = tr("console.mail_subject");
     const quote = typeof ticket.lastMessage === "string" && ticket.lastMessage
       ? "\n\n> " + ticket.lastMessage.replace(/\n/g, "\n> ") : "";
     return "mailto:" + encodeURIComponent(ticket.email || "").replace(/%40/g, "@")
-      + "?subject=" + encodeURIComponent(subject) + "&body=" + encodeURIComponent("Hello," + quote + "\n\n");
+      + "?subject=" + encodeURIComponent(subject) + "&body=" + encodeURIComponent(tr("console.mail_hello") + quote + "\n\n");
   }
 
   async function openTicket(ticketId) {
@@ -1668,7 +1668,7 @@
     els.ticket.hidden = false;
     els.ticketPane.setAttribute("aria-labelledby", "ticket-title");
     els.ticketAlert.textContent = "";
-    els.ticketTranscript.replaceChildren(el("li", "entry entry--system", "Loading…"));
+    els.ticketTranscript.replaceChildren(el("li", "entry entry--system", tr("console.loading")));
     try {
       const data = await api("GET", "/agents/tickets/" + encodeURIComponent(ticketId));
       if (!isObject(data.ticket)) throw new ApiError(500, {});
@@ -1678,8 +1678,8 @@
       els.ticketTitle.focus();
     } catch (err) {
       if (!state.token) return;
-      els.ticketAlert.textContent = err.status === 404 ? "This ticket no longer exists."
-        : "The ticket could not be loaded: " + problemText(err);
+      els.ticketAlert.textContent = err.status === 404 ? tr("console.ticket_gone")
+        : tr("console.ticket_failed", { problem: problemText(err) });
       els.ticketTranscript.replaceChildren();
     }
   }
@@ -1687,8 +1687,8 @@
   function renderTicket() {
     const t = state.ticket;
     if (!t) return;
-    els.ticketTitle.textContent = "Ticket from " + (t.email || "a customer");
-    els.ticketStatus.textContent = t.status === "closed" ? "Answered" : "Open";
+    els.ticketTitle.textContent = tr("console.ticket_from", { email: t.email || tr("console.a_customer") });
+    els.ticketStatus.textContent = t.status === "closed" ? tr("console.ticket_answered") : tr("console.ticket_open");
     els.ticketStatus.className = "badge badge--ticket-" + t.status;
     els.ticketCreated.textContent = dateTime(t.createdAt);
     els.ticketId.textContent = t.id;
@@ -1696,18 +1696,18 @@
     els.ticketEmail.href = mailto(t);
     els.ticketReply.href = mailto(t);
     els.ticketClose.disabled = t.status === "closed";
-    els.ticketClose.textContent = t.status === "closed" ? "Answered" : "Mark answered";
+    els.ticketClose.textContent = t.status === "closed" ? tr("console.ticket_answered") : tr("console.mark_answered");
     els.ticketReasons.replaceChildren();
     const reasons = reasonLabels(t.reasons);
     if (reasons.length) {
-      els.ticketReasons.appendChild(el("h3", "reasons__title", "Escalated because"));
+      els.ticketReasons.appendChild(el("h3", "reasons__title", tr("console.escalated_because")));
       const list = el("ul", "chips");
       for (const label of reasons) list.appendChild(el("li", "chip", label));
       els.ticketReasons.appendChild(list);
     }
     const entries = (Array.isArray(t.transcript) ? t.transcript : []).filter(isObject);
     els.ticketTranscript.replaceChildren(...entries.map(entryNode));
-    if (!entries.length) els.ticketTranscript.appendChild(el("li", "entry entry--system", "No messages."));
+    if (!entries.length) els.ticketTranscript.appendChild(el("li", "entry entry--system", tr("console.no_messages")));
   }
 
   els.ticketClose.addEventListener("click", async () => {
@@ -1723,11 +1723,11 @@
       if (listed) listed.status = "closed";
       renderTicket();
       renderTickets();
-      announce("Marked as answered.");
+      announce(tr("console.marked_answered"));
       els.ticketTitle.focus();
     } catch (err) {
       if (!state.token) return;
-      els.ticketAlert.textContent = "Not marked as answered: " + problemText(err);
+      els.ticketAlert.textContent = tr("console.not_marked", { problem: problemText(err) });
       els.ticketClose.disabled = false;
     }
   });
@@ -1747,7 +1747,7 @@
     link.setAttribute("aria-busy", "true");
     try {
       const res = await fetch(href, { headers: { Authorization: "Bearer " + state.token }, cache: "no-store" });
-      if (res.status === 401) { signedOut("Your sign-in has expired or was ended. Please sign in again.", true); return; }
+      if (res.status === 401) { signedOut(tr("console.signin_expired_or_ended"), true); return; }
       if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null));
       const blob = await res.blob();
       const url = URL.createObjectURL(blob);
@@ -1759,9 +1759,9 @@
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10000);
-      announce("Exported the tickets as " + label + ".");
+      announce(tr("console.exported", { format: label }));
     } catch (err) {
-      els.ticketsAlert.textContent = "The export failed: " + problemText(err);
+      els.ticketsAlert.textContent = tr("console.export_failed", { problem: problemText(err) });
     } finally {
       link.removeAttribute("aria-busy");
     }
@@ -1775,24 +1775,28 @@
   }
 
   // --- start ---------------------------------------------------------------------------------------------------------
-  renderAlertsToggle();
-  const savedToken = tab.get(KEYS.token);
-  if (!savedToken) {
-    showSignin();
-    els.email.focus();
-  } else {
-    // Still valid? /agents/me answers for the token; a 401 shows the sign-in form.
-    state.token = savedToken;
-    api("GET", "/agents/me").then((data) => {
-      let saved = null;
-      try { saved = JSON.parse(tab.get(KEYS.agent) || "null"); } catch (err) { saved = null; }
-      startSession(savedToken, isObject(data.agent) ? data.agent : saved || {}, tab.get(KEYS.expires));
-    }).catch((err) => {
-      if (state.token) { // not a 401: the server is unreachable; keep the token and say so
-        state.token = null;
-        showSignin();
-        setSigninMessage("error", problemText(err, "The server could not be reached. Try again shortly."));
-      }
-    });
+  // The labels first (the catalogue for the browser's language, or ?lang=…), then the console.
+  function start() {
+    renderAlertsToggle();
+    const savedToken = tab.get(KEYS.token);
+    if (!savedToken) {
+      showSignin();
+      els.email.focus();
+    } else {
+      // Still valid? /agents/me answers for the token; a 401 shows the sign-in form.
+      state.token = savedToken;
+      api("GET", "/agents/me").then((data) => {
+        let saved = null;
+        try { saved = JSON.parse(tab.get(KEYS.agent) || "null"); } catch (err) { saved = null; }
+        startSession(savedToken, isObject(data.agent) ? data.agent : saved || {}, tab.get(KEYS.expires));
+      }).catch((err) => {
+        if (state.token) { // not a 401: the server is unreachable; keep the token and say so
+          state.token = null;
+          showSignin();
+          setSigninMessage("error", problemText(err, tr("console.unreachable_later")));
+        }
+      });
+    }
   }
+  (i18n ? i18n.ready : Promise.resolve()).then(start);
 })();

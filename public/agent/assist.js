@@ -1,10 +1,13 @@
 // Agent assist in the console: the handoff summary at the top of a conversation, and the
 // reply suggestions above the composer (click one, or Alt+1..3 in the reply box, to insert it).
-// Rendering only; agent.js wires it to the conversation. Text is set with textContent only.
+// Rendering only; agent.js wires it to the conversation. Text is set with textContent only,
+// labels come from the message catalogues (public/js/i18n.js).
 (function () {
   "use strict";
 
-  const MOODS = { positive: "Positive", neutral: "Neutral", negative: "Negative", frustrated: "Frustrated" };
+  const i18n = window.SupportBotI18n;
+  const tr = (key, vars) => (i18n ? i18n.t(key, vars) : key);
+  const MOODS = ["positive", "neutral", "negative", "frustrated"];
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -34,22 +37,23 @@
     section.replaceChildren();
     if (!isObject(summary)) return;
     const head = el("p", "summary__head");
-    head.appendChild(el("strong", "summary__title", "Handoff summary"));
+    head.appendChild(el("strong", "summary__title", tr("console.summary_label")));
     head.appendChild(el("span", "badge summary__origin",
-      summary.origin === "model" ? "Written by " + (summary.provider || "the model") : "Extracted, no model"));
+      summary.origin === "model" ? tr("console.written_by", { provider: summary.provider || tr("console.the_model") })
+        : tr("console.extracted")));
     section.appendChild(head);
     const list = el("dl", "summary__list");
-    row(list, "Wants", summary.request);
-    row(list, "Tried or was told", summary.tried);
-    row(list, "Mood", MOODS[summary.mood] || summary.mood);
-    row(list, "References", Array.isArray(summary.identifiers) ? summary.identifiers : []);
+    row(list, tr("console.wants"), summary.request);
+    row(list, tr("console.tried"), summary.tried);
+    row(list, tr("console.mood"), MOODS.includes(summary.mood) ? tr("console.mood_" + summary.mood) : summary.mood);
+    row(list, tr("console.references"), Array.isArray(summary.identifiers) ? summary.identifiers : []);
     const reasons = Array.isArray(summary.reasons)
       ? summary.reasons.filter(isObject).map((r) => r.rule + (r.detail ? ": " + r.detail : "")) : [];
-    row(list, "Handed over because", reasons);
+    row(list, tr("console.handed_over_because"), reasons);
     const knowledge = Array.isArray(summary.knowledge)
       ? summary.knowledge.filter(isObject).map((k) => k.title || k.id) : [];
-    row(list, "Bot answered from", knowledge);
-    row(list, "Key messages", Array.isArray(summary.highlights) ? summary.highlights : []);
+    row(list, tr("console.bot_answered_from"), knowledge);
+    row(list, tr("console.key_messages"), Array.isArray(summary.highlights) ? summary.highlights : []);
     section.appendChild(list);
   }
 
@@ -58,7 +62,7 @@
     section.replaceChildren();
     const list = Array.isArray(suggestions) ? suggestions.filter((s) => isObject(s) && typeof s.text === "string") : [];
     if (!list.length) return;
-    section.appendChild(el("p", "suggestions__title", "Suggested replies (click, or Alt+1 to Alt+" + list.length + ")"));
+    section.appendChild(el("p", "suggestions__title", tr("console.suggestions_title", { n: list.length })));
     const items = el("ol", "suggestions__list");
     list.forEach((suggestion, index) => {
       const li = el("li");
@@ -70,7 +74,7 @@
       const pct = typeof suggestion.confidence === "number" ? Math.round(suggestion.confidence * 100) + "%" : "";
       const sources = Array.isArray(suggestion.sources)
         ? suggestion.sources.filter(isObject).map((s) => s.title || s.id).join(", ") : "";
-      const meta = [suggestion.origin === "model" ? "Drafted by the model" : "Knowledge base", pct, sources]
+      const meta = [suggestion.origin === "model" ? tr("console.drafted_by_model") : tr("console.knowledge_base"), pct, sources]
         .filter(Boolean).join(" · ");
       button.appendChild(el("span", "suggestion__meta", "Alt+" + (index + 1) + " · " + meta));
       button.addEventListener("click", () => pick(index));

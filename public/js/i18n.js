@@ -1,6 +1,7 @@
 // The page's labels in the customer's language: the server's catalogue for the widget's
 // `lang` (in the page's address) or, without one, the browser's Accept-Language. Elements
-// name their label with data-i18n (text), data-i18n-placeholder, data-i18n-aria-label.
+// name their label with data-i18n (text), data-i18n-placeholder, data-i18n-aria-label,
+// data-i18n-title. The agent console (public/agent/) uses it the same way.
 (function () {
   "use strict";
 
@@ -22,6 +23,7 @@
     for (const node of root.querySelectorAll("[data-i18n-aria-label]")) {
       node.setAttribute("aria-label", t(node.dataset.i18nAriaLabel));
     }
+    for (const node of root.querySelectorAll("[data-i18n-title]")) node.title = t(node.dataset.i18nTitle);
   }
 
   const query = asked ? "?language=" + encodeURIComponent(asked) : "";

@@ -1,6 +1,7 @@
 """Message catalogues: one flat JSON object per language (`messages/<lang>.json`), keys
-`server.*` (sentences the server writes into conversations), `page.*` and `widget.*` (labels
-of the chat page and the widget), `name.*` (language names as used inside a sentence).
+`server.*` (sentences the server writes into conversations), `page.*`, `widget.*` and
+`console.*` (labels of the chat page, the widget and the agent console), `name.*` (language
+names as used inside a sentence).
 
 English is complete and the fallback for any key a catalogue lacks. A company overrides any
 text per language with MESSAGES_DIR: a directory of `<lang>.json` files holding only the
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 BUNDLED = Path(__file__).resolve().parent / "messages"
 FALLBACK = "en"
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
-PUBLIC_PREFIXES = ("page.", "widget.", "name.", "language.")
+PUBLIC_PREFIXES = ("page.", "widget.", "console.", "name.", "language.")
 
 
 class CatalogueError(ValueError):
