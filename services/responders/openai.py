@@ -126,9 +126,10 @@ class OpenAIResponder(Responder):
             "max_tokens": self.settings.llm_max_output_tokens,
         }
 
-    async def respond(self, prompt: Prompt) -> Reply:
+    async def _create(self, request: dict[str, Any]) -> tuple[str, Usage | None]:
+        """One non-streamed completion: its text and token usage, errors typed."""
         try:
-            completion = await self.client.chat.completions.create(**self._request(prompt))
+            completion = await self.client.chat.completions.create(**request)
             message = completion.choices[0].message
         except ResponderError:
             raise
@@ -137,41 +138,30 @@ class OpenAIResponder(Responder):
         if message.refusal:
             raise ResponderError(NAME, "model refused", retryable=False)
         usage = completion.usage
-        return parse_reply(
-            message.content or "",
-            NAME,
-            prompt,
-            Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None,
+        return message.content or "", (
+            Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None
         )
 
+    async def respond(self, prompt: Prompt) -> Reply:
+        text, usage = await self._create(self._request(prompt))
+        return parse_reply(text, NAME, prompt, usage)
+
     async def complete(self, task: Task) -> TaskResult:
-        try:
-            completion = await self.client.chat.completions.create(
-                model=self.model,
-                messages=[
+        text, usage = await self._create(
+            {
+                "model": self.model,
+                "messages": [
                     {"role": "system", "content": task.system},
                     {"role": "user", "content": task.user},
                 ],
-                response_format={
+                "response_format": {
                     "type": "json_schema",
                     "json_schema": {"name": task.name, "strict": True, "schema": task.schema},
                 },
-                max_tokens=self.settings.llm_max_output_tokens,
-            )
-            message = completion.choices[0].message
-        except ResponderError:
-            raise
-        except Exception as exc:  # the SDK's errors and its HTTP client's: typed above
-            raise as_responder_error(exc) from exc
-        if message.refusal:
-            raise ResponderError(NAME, "model refused", retryable=False)
-        usage = completion.usage
-        return parse_task(
-            message.content or "",
-            NAME,
-            task,
-            Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None,
+                "max_tokens": self.settings.llm_max_output_tokens,
+            }
         )
+        return parse_task(text, NAME, task, usage)
 
     async def stream(self, prompt: Prompt) -> AsyncGenerator[Delta | Reply, None]:
         answer = AnswerStream()
