@@ -8,6 +8,7 @@ import pytest
 from bench.escalation_eval import conversations, evaluate, load_set
 from services.config import Settings
 from services.escalation import EscalationPolicy
+from services.keys import session_key
 from services.responders.base import Reply
 from tests.conftest import HEALTH_DETAIL, new_session
 from tests.test_sockets import Client, join
@@ -262,9 +263,9 @@ async def test_rest_priority_keywords_put_the_conversation_first(server_factory,
         sid, plain = await new_session(api), await new_session(api)
         await send(api, sid, "I need a refund asap")
         await send(api, plain, "This is urgent, I need a refund")
-        key = srv.settings.redis_key_prefix + "session:"
-        assert await redis.hget(key + sid, "priority") == b"1"
-        assert await redis.hget(key + plain, "priority") == b"0"
+        prefix = srv.settings.redis_key_prefix
+        assert await redis.hget(session_key(prefix, sid), "priority") == b"1"
+        assert await redis.hget(session_key(prefix, plain), "priority") == b"0"
 
 
 # -- end to end: Socket.IO ----------------------------------------------------------------------
@@ -293,7 +294,10 @@ async def test_socket_requested_and_frustration_escalate(server, customer):
     try:
         sid2 = (await join(other))["sessionId"]
         angry = await ask(other, sid2, "you are a stupid bot", 1)
-        assert [r["rule"] for r in angry["escalation"]["reasons"]] == ["frustration"]
+        # an insult is also out of scope now (the general out-of-scope list): a refusal, not
+        # the nearest article; frustration comes first and picks the apology
+        rules = [r["rule"] for r in angry["escalation"]["reasons"]]
+        assert rules == ["frustration", "low_confidence"]
         assert angry["message"].startswith("I'm sorry this has been frustrating.")
     finally:
         await other.close()

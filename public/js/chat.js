@@ -852,13 +852,22 @@
   });
 
   // --- the e-mail form when nobody can answer live ----------------------------------------------
+  /** The page's language with the browser's region when they agree (en + en-GB -> en-GB:
+   *  "Monday 7 January"), else the page's language; dates read as the customer expects. */
+  function dateLocale() {
+    const lang = i18n ? i18n.language : undefined;
+    if (!lang) return undefined;
+    const own = (navigator.languages || []).find((tag) => tag.toLowerCase().split("-")[0] === lang);
+    return own || lang;
+  }
+
   /** "Monday 12 January, 09:00 GMT+1": the next opening in the customer's locale and zone. */
   function openingText(iso) {
     const t = typeof iso === "string" ? Date.parse(iso) : NaN;
     if (!Number.isFinite(t)) return null;
     const when = new Date(t);
     try {
-      return new Intl.DateTimeFormat(i18n ? i18n.language : undefined, {
+      return new Intl.DateTimeFormat(dateLocale(), {
         weekday: "long", day: "numeric", month: "long", hour: "numeric", minute: "2-digit",
         timeZoneName: "short",
       }).format(when);

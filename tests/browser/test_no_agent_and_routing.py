@@ -363,7 +363,7 @@ async def test_round_robin_offers_to_one_agent_who_declines_then_the_other_accep
     offer = first.locator("#offers .offer")
     await expect(offer).to_have_attribute("data-session-id", session)
     await expect(offer.get_by_role("heading")).to_have_text("A conversation is offered to you")
-    await expect(offer).to_contain_text("team delivery")
+    await expect(offer).to_contain_text("Team delivery")
     await expect(offer.get_by_role("timer")).to_have_text(re.compile(r"Expires in \d+ s"))
     await expect(first.locator("#urgent-announcer")).to_contain_text("offered to you")
     await first.wait_for_function(
