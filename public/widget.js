@@ -211,6 +211,11 @@
       unread = isOpen ? 0 : Math.max(0, Number(data.count) || 0);
       relabel();
       emit("unread", { count: unread });
+    } else if (data.type === "arrived") {
+      if (isOpen && !data.hidden) return; // read as it arrives
+      unread += 1;
+      relabel();
+      emit("unread", { count: unread });
     } else if (data.type === "identify-result") {
       var request = requests[data.id];
       if (!request) return;

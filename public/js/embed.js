@@ -75,9 +75,10 @@
 
   window.SupportBotEmbed = {
     greeting: text("greeting", 500),
-    /** A reply arrived (bot or person): unread while the panel is closed. */
+    /** A reply arrived (bot or person). The host page decides whether it is unread: it knows
+     *  at once when its panel closes, while its "close" message may still be on its way here. */
     arrived() {
-      if (!state.open || document.hidden) setUnread(state.unread + 1);
+      post("arrived", { hidden: document.hidden });
     },
     attach(chat) {
       state.chat = chat;
