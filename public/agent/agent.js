@@ -919,7 +919,7 @@
     const waited = conv.status === "escalated" && parseTime(conv.waitingSince)
       ? tr("console.waiting_since", { time: clock(conv.waitingSince) }) : "";
     const extra = [];
-    if (typeof conv.team === "string" && conv.team) extra.push("team " + conv.team);
+    if (typeof conv.team === "string" && conv.team) extra.push(tr("console.team", { team: conv.team }));
     if (conv.status === "escalated" && isObject(conv.offeredTo) && conv.offeredTo.id) {
       extra.push(state.agent && conv.offeredTo.id === state.agent.id
         ? tr("console.offered_to_you_lc") : tr("console.offered_to_lc", { name: conv.offeredTo.name || tr("console.another_agent") }));
