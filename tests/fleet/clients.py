@@ -25,9 +25,12 @@ def http_from(ip: str, base_url: str) -> httpx.AsyncClient:
 
 async def upstream_of(ips: list[str], url: str, access_log: Path) -> dict[str, str]:
     """Which instance ("127.0.0.1:port") nginx sends each address to, from its access log."""
-    for ip in ips:
+
+    async def visit(ip: str) -> None:
         async with http_from(ip, url) as client:
             assert (await client.get("/health")).status_code == 200
+
+    await asyncio.gather(*(visit(ip) for ip in ips))
     seen: dict[str, str] = {}
     for _ in range(100):  # the access log is flushed every 100 ms
         text = await asyncio.to_thread(access_log.read_text)
@@ -53,6 +56,7 @@ class LiveClient:
         self.connects = 0
         self.session_id: str | None = None
         self.changed = asyncio.Event()
+        self.lost = asyncio.Event()  # set when the transport drops, replaced on connect
 
     async def open(self, url: str, auth: Any = None, events: tuple[str, ...] = ()) -> None:
         self.session = aiohttp.ClientSession(
@@ -65,6 +69,7 @@ class LiveClient:
             http_session=self.session,
         )
         self.sio.on("connect", self._connected, namespace=self.namespace)
+        self.sio.on("disconnect", self._disconnected, namespace=self.namespace)
         for name in ("chat-joined", "error", "message-received", "hello", *events):
             self.sio.on(name, self._recorder(name), namespace=self.namespace)
         await self.sio.connect(
@@ -77,10 +82,36 @@ class LiveClient:
 
     async def _connected(self) -> None:
         self.connects += 1
+        self.lost = asyncio.Event()
         if self.session_id is not None and self.namespace == "/":  # rejoin the conversation
             assert self.sio is not None
             await self.sio.emit("join-chat", {"sessionId": self.session_id})
         self._touch()
+
+    async def _disconnected(self, reason: Any = None) -> None:
+        self.lost.set()
+
+    async def call(self, event: str, data: Any, timeout: float = 20) -> Any:
+        """Emit with an ack and wait for it; ConnectionError at once if the transport drops
+        first (the client would otherwise wait out the timeout for an ack that cannot come:
+        the instance died, or is restarting and dropped the transport). Not acknowledged,
+        as a timeout would have it."""
+        assert self.sio is not None
+        lost = self.lost
+        if lost.is_set():
+            raise ConnectionError("not connected")
+        call = asyncio.ensure_future(self.sio.call(event, data, self.namespace, timeout))
+        dropped = asyncio.ensure_future(lost.wait())
+        try:
+            await asyncio.wait({call, dropped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            dropped.cancel()
+        if not call.done():
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+            raise ConnectionError("the transport dropped before the ack")
+        return call.result()
 
     def _recorder(self, name: str) -> Any:
         async def record(data: Any = None) -> None:

@@ -95,9 +95,7 @@ async def test_fleet_behind_nginx_survives_a_kill_and_a_rolling_restart(fleet: F
         # Every conversation keeps talking from here on.
         def socket_sender(client: LiveClient, session: str):
             async def send(text: str) -> None:
-                await client.sio.call(
-                    "send-message", {"sessionId": session, "message": text}, timeout=20
-                )
+                await client.call("send-message", {"sessionId": session, "message": text})
 
             return send
 
