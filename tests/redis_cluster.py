@@ -1,8 +1,8 @@
 """Throwaway Redis topologies for tests, beside tests/redis_server.py's single server:
 
 - a 3-master Redis Cluster on one machine (`redis-server --cluster-enabled yes` x3, joined
-  with `redis-cli --cluster create ... --cluster-replicas 0`), ready once every node says
-  `cluster_state:ok`;
+  as `redis-cli --cluster create ... --cluster-replicas 0` joins them), ready once every node
+  says `cluster_state:ok`;
 - a Sentinel setup: one master, one replica, one sentinel (`redis-server --sentinel` with a
   generated config) watching service `mymaster` with quorum 1 and short timeouts, so a
   `SENTINEL FAILOVER` completes within seconds.
@@ -116,6 +116,26 @@ class RedisCluster:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+SLOTS = 16384
+
+
+def _join(ports: list[int]) -> None:
+    """What `redis-cli --cluster create --cluster-replicas 0` does, without its one-second
+    polls: an even share of the slots and its own config epoch for each master, then every
+    node meets the first (gossip introduces the rest)."""
+    for i, port in enumerate(ports):
+        first, last = SLOTS * i // len(ports), SLOTS * (i + 1) // len(ports) - 1
+        for command in (
+            ("cluster", "addslotsrange", str(first), str(last)),
+            ("cluster", "set-config-epoch", str(i + 1)),
+        ):
+            if "OK" not in (reply := _cli(port, *command)):
+                raise RuntimeError(f"{' '.join(command)} on {port}: {reply}")
+    for port in ports[1:]:
+        if "OK" not in (reply := _cli(ports[0], "cluster", "meet", "127.0.0.1", str(port))):
+            raise RuntimeError(f"cluster meet {port}: {reply}")
+
+
 def start_cluster(masters: int = 3) -> RedisCluster:
     root = Path(tempfile.mkdtemp(prefix="supportbot-test-cluster-"))
     ports = cluster_ports(masters)
@@ -137,23 +157,7 @@ def start_cluster(masters: int = 3) -> RedisCluster:
     try:
         for port in ports:
             _wait(lambda port=port: "PONG" in _cli(port, "ping"), f"cluster node {port}")
-        created = subprocess.run(
-            [
-                "redis-cli",
-                "--cluster",
-                "create",
-                *(f"127.0.0.1:{p}" for p in ports),
-                "--cluster-replicas",
-                "0",
-                "--cluster-yes",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if created.returncode != 0:
-            raise RuntimeError(f"redis-cli --cluster create failed:\n{created.stdout}")
+        _join(ports)
         for port in ports:
             _wait(
                 lambda port=port: "cluster_state:ok" in _cli(port, "cluster", "info"),
@@ -214,6 +218,8 @@ def start_sentinel() -> SentinelSetup:
     root = Path(tempfile.mkdtemp(prefix="supportbot-test-sentinel-"))
     master = start_redis_server()
     replica = start_redis_server()
+    for server in (master, replica):  # either may be the master: sync at once, not after 5 s
+        _cli(server.port, "config", "set", "repl-diskless-sync-delay", "0")
     _cli(replica.port, "replicaof", "127.0.0.1", str(master.port))
     _wait(
         lambda: "master_link_status:up" in _cli(replica.port, "info", "replication"),
