@@ -12,34 +12,25 @@ import json
 import os
 import re
 import secrets
-import socket
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, WebSocketRoute, async_playwright
 from redis.asyncio import Redis
 
 from tests.conftest import GENEROUS_LIMITS, redis_url
+from tests.live_server import LiveServer, start_server, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 DEMO_KB = ROOT / "services" / "knowledge" / "demo" / "shop.yaml"
-START_TIMEOUT = 90.0
 ADMIN_EMAIL = "admin@supportbot.test"
 ADMIN_PASSWORD = "browser-tests-admin-password"
 ADMIN_NAME = "Administrator"  # what the server calls the admin it creates at start-up
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_env(prefix: str) -> dict[str, str]:
@@ -65,45 +56,15 @@ def server_env(prefix: str) -> dict[str, str]:
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
             # Live agent sockets re-check their sign-in every PRESENCE_TTL/3 seconds.
             "PRESENCE_TTL": "6",
+            # No language detection: its models double a server's start-up (a detection
+            # process loads them before /health answers), and no page test needs it; it has
+            # its own tests (tests/i18n), in-process.
+            "DETECT_LANGUAGES": "",
         }
     )
     # Every page of the suite comes from 127.0.0.1: the rate limits have their own tests.
     env.update({name.upper(): str(value) for name, value in GENEROUS_LIMITS.items()})
     return env
-
-
-@dataclass
-class LiveServer:
-    url: str
-    prefix: str
-    process: asyncio.subprocess.Process
-    log_path: Path
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-async def wait_until_healthy(srv: LiveServer) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + START_TIMEOUT
-    async with httpx.AsyncClient(timeout=2) as client:
-        while True:
-            if srv.process.returncode is not None:
-                raise RuntimeError(
-                    f"the server exited with {srv.process.returncode} during start-up:\n"
-                    f"{srv.log_tail()}"
-                )
-            try:
-                if (await client.get(srv.url + "/api/v1/health")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if loop.time() > deadline:
-                raise RuntimeError(f"the server did not answer /api/v1/health:\n{srv.log_tail()}")
-            await asyncio.sleep(0.2)
 
 
 async def delete_prefix(prefix: str) -> None:
@@ -116,46 +77,9 @@ async def delete_prefix(prefix: str) -> None:
         await redis.aclose()
 
 
-async def stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is not None:
-        return
-    process.terminate()
-    try:
-        await asyncio.wait_for(process.wait(), 15)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-
-
 async def launch(env: dict[str, str], log_path: Path) -> LiveServer:
     """`uvicorn app:create_app --factory` as a subprocess on a free port, once it is healthy."""
-    port = free_port()
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            # A long-poll the browser abandoned holds a plain uvicorn shutdown for ~25 s.
-            "--timeout-graceful-shutdown",
-            "5",
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    srv = LiveServer(f"http://127.0.0.1:{port}", env["REDIS_KEY_PREFIX"], process, log_path)
-    try:
-        await wait_until_healthy(srv)
-    except BaseException:
-        await stop(process)
-        raise
-    return srv
+    return await start_server(env, log_path)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from playwright.async_api import Page, WebSocketRoute, expect
 
-from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, SocketTap, free_port
+from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, SocketTap
 from tests.browser.test_agent_console import (
     ALERT_SPIES,
     api_token,
@@ -32,6 +32,7 @@ from tests.browser.test_agent_console import (
     queue_item,
     sign_in,
 )
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.browser
 

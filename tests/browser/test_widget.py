@@ -124,7 +124,7 @@ async def test_demo_page_chat_survives_navigation_and_reload_then_escalates(host
     await ask(frame, SHIPPING_Q)
     await expect(frame.locator(".msg--assistant").last).to_contain_text(
         "business days",
-        timeout=30_000,  # the first reply may wait for the detector's models
+        timeout=30_000,  # the first reply on a busy machine (the engine's first use)
     )
     first = await session_id(frame)
     assert first

@@ -10,7 +10,6 @@ import contextlib
 import json
 import secrets
 import socket
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,11 @@ from app import create_app, server_options
 from services.config import load_settings
 from services.container import StartupError, connect_redis
 from tests.agents.conftest import ADMIN, Recorder, desk_settings, login
-from tests.browser.conftest import LiveServer, server_env, stop, wait_until_healthy
+from tests.browser.conftest import server_env
 from tests.conftest import HEALTH_DETAIL, delete_prefix, free_port, make_settings, new_session
+from tests.live_server import APP, start_server, stop
 from tests.redis_server import start_redis_server
 
-ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_HEALTH = {"status", "timestamp", "version", "environment", "services"}
 DETAIL = {"uptimeSeconds", "storage", "responders", "counters", "knowledge", "businessHours"}
 
@@ -275,18 +274,12 @@ def rss_kib(pid: int) -> int:
 @pytest.fixture
 async def own_process(tmp_path) -> Any:
     prefix = f"test:guard:{uuid.uuid4().hex}:"
-    env = server_env(prefix) | {"HOST": "127.0.0.1", "PORT": str(free_port()), **NO_LIMITS}
-    log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", cwd=ROOT, env=env, stdout=log, stderr=log
-        )
-    srv = LiveServer(f"http://127.0.0.1:{env['PORT']}", prefix, process, log_path)
+    env = server_env(prefix) | NO_LIMITS
+    srv = await start_server(env, tmp_path / "server.log", command=APP)
     try:
-        await wait_until_healthy(srv)
         yield srv
     finally:
-        await stop(process)
+        await stop(srv.process)
         redis = Redis.from_url(env["REDIS_URL"])
         await delete_prefix(redis, prefix)
         await redis.aclose()
