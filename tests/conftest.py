@@ -31,8 +31,11 @@ from services.config import Settings
 from services.redis_client import open_redis
 from tests.redis_cluster import RedisCluster, start_cluster
 from tests.redis_server import RedisServer, free_port, start_redis_server
+from tests.spec_once import install as validate_each_spec_once
 
 __all__ = ["free_port"]  # re-exported: tests import it from here
+
+validate_each_spec_once()
 
 TEST_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
 START_TIMEOUT = 60.0  # seconds for a test server to train its knowledge and listen (busy CI)
