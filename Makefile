@@ -96,6 +96,7 @@ bench: $(TESTS)
 	$(PY) -m bench.rest_load
 	$(PY) -m bench.model_overhead
 	nice -n 5 $(PY) -m bench.socket_idle
+	$(PY) -m bench.socket_rate
 	$(PY) -m bench.fleet_load
 	$(PY) -m bench.providers
 	$(PY) -m bench.agents_live
