@@ -63,6 +63,7 @@ class Instance:
                 env={**self.env, "HOST": "127.0.0.1", "PORT": str(self.port)},
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,  # its own process group: see stop()
             )
         await wait_healthy(self.url, self.process, self.log_path)
 
@@ -71,8 +72,13 @@ class Instance:
             self.process.send_signal(signum)
 
     async def stop(self) -> None:
-        """SIGTERM (the rolling-restart stop), SIGKILL if it outlives STOP_TIMEOUT."""
+        """SIGTERM (the rolling-restart stop), SIGKILL if it outlives STOP_TIMEOUT; then
+        whatever is left of its process group (a killed instance's language-detector worker
+        outlives it)."""
         await stop_process(self.process)
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 @dataclass
