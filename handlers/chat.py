@@ -7,14 +7,14 @@ from typing import Any
 from connexion import request
 
 from handlers import container, ok
-from handlers.limits import request_address
+from handlers.limits import hit_with_request, request_address
 from services.chat import source_dict
 from services.i18n import negotiate
 from services.sessions import iso
 
 
 async def create_session(body: dict[str, Any]):
-    await container().limits.hit("sessions", request_address())
+    await hit_with_request("sessions", request_address())
     chat = container().chat
     session = await chat.start_session(
         user_id=body["userId"],
@@ -36,7 +36,7 @@ async def create_session(body: dict[str, Any]):
 
 
 async def send_message(body: dict[str, Any]):
-    await container().limits.hit("messages", body["sessionId"])
+    await hit_with_request("messages", body["sessionId"])
     chat = container().chat
     result = await chat.send(
         session_id=body["sessionId"], user_id=body.get("userId"), message=body["message"]

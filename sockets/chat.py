@@ -23,6 +23,7 @@ from services.i18n import negotiate
 from services.sessions import iso
 from sockets.agents import AgentNamespace
 from sockets.base import EventNamespace
+from sockets.fanout import RedisFanOut
 from sockets.rooms import AGENTS, session_room
 from sockets.validation import EventSchemas
 
@@ -171,14 +172,18 @@ def create_socket_server(container: Any, spec: dict[str, Any]) -> socketio.Async
 
 
 def use_redis_manager(sio: socketio.AsyncServer, url: str, channel: str) -> None:
-    """Fan events out across instances through Redis (before any client connects)."""
-    sio.manager = socketio.AsyncRedisManager(url, channel=channel)
+    """Fan events out across instances through Redis (before any client connects), with
+    the PUBLISHes sent in the background, several per round trip (sockets/fanout.py)."""
+    sio.manager = RedisFanOut(url, channel=channel)
     sio.manager.set_server(sio)
 
 
 async def close_redis_manager(sio: socketio.AsyncServer) -> None:
-    """Stop the Redis manager's listener and close its connections (at shutdown; idempotent)."""
+    """Send the events still pending, stop the Redis manager's listener and close its
+    connections (at shutdown; idempotent)."""
     manager = sio.manager
+    if isinstance(manager, RedisFanOut):
+        await manager.stop()
     listener = getattr(manager, "thread", None)
     if listener is not None and not listener.done():
         listener.cancel()

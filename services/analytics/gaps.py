@@ -35,11 +35,19 @@ class GapRecorder:
         self.retention_ms = retention_ms
 
     async def add(self, question: str, reason: str, at: int) -> None:
-        text = " ".join(question.split())[:MAX_TEXT]
-        if not self.enabled or not text:
+        await self.add_many([(question, reason, at)])
+
+    async def add_many(self, questions: list[tuple[str, str, int]]) -> None:
+        """Questions (text, reason, ms), redacted, in one round trip."""
+        if not self.enabled:
             return
-        clean = redact(text, self.region)
-        await self.store.add_question(new_id(12), {"text": clean, "reason": reason, "at": at}, at)
+        records = []
+        for question, reason, at in questions:
+            if text := " ".join(question.split())[:MAX_TEXT]:
+                clean = redact(text, self.region)
+                records.append((new_id(12), {"text": clean, "reason": reason, "at": at}, at))
+        if records:
+            await self.store.add_questions(records)
 
     async def expire(self, now: int) -> int:
         return await self.store.forget_questions(now - self.retention_ms)

@@ -14,7 +14,8 @@ from services.analytics.clock import Clock, ms, system_clock
 from services.analytics.episodes import Windows
 from services.analytics.gaps import GapRecorder
 from services.analytics.gaps import report as gap_report
-from services.analytics.recorder import Recorder
+from services.analytics.queue import BatchQueue
+from services.analytics.recorder import Event, Recorder
 from services.analytics.store import AnalyticsStore, day_range
 from services.background import Periodic
 from services.config import Settings
@@ -45,6 +46,7 @@ class Analytics:
             retention_ms=int(s.analytics_retention_days * 86_400_000),
         )
         self.recorder = Recorder(self.store, self.windows, self._now, self.gaps)
+        self.queue: BatchQueue[Event] = BatchQueue("analytics recording", self.recorder.record)
         self.job = Periodic("analytics settling", s.analytics_settle_interval, self.settle_due)
 
     def _now(self) -> float:
@@ -52,17 +54,29 @@ class Analytics:
 
     # -- the sink and the job -----------------------------------------------------------
     async def publish(self, event_type: str, data: dict[str, Any]) -> None:
-        await self.recorder.publish(event_type, data)
+        """Accept an event, stamped now; once started, it is written in the background
+        (with whatever else gathered meanwhile), else at once."""
+        if self.recorder.accepts(event_type):
+            await self.queue.put(self.recorder.event(event_type, data))
+
+    async def flush(self) -> None:
+        """Write every event this instance accepted so far."""
+        await self.queue.flush()
 
     def start(self) -> None:
+        self.queue.start()
         self.job.start()
 
     async def aclose(self) -> None:
+        """Stop settling, then write what is still queued (nothing accepted is lost)."""
         await self.job.aclose()
+        await self.queue.aclose()
 
     async def settle_due(self) -> int:
         """Settle every episode whose time-based outcome is due; safe on every instance
-        (each settlement is a compare-and-set on the episode). The number looked at."""
+        (each settlement is a compare-and-set on the episode). The number looked at.
+        This instance's queued events are written first: they happened before now."""
+        await self.flush()
         now = ms(self.clock)
         due = await self.store.due(now, SETTLE_BATCH)
         for session_id in due:
@@ -87,6 +101,7 @@ class Analytics:
 
     async def summary(self, first: date | None = None, last: date | None = None) -> dict[str, Any]:
         days = self.span(first, last)
+        await self.flush()  # this instance's own events count at once
         rows = await self.store.days(days)
         total: Counter[str] = Counter()
         for fields in rows.values():
@@ -109,6 +124,7 @@ class Analytics:
         last: date | None = None,
     ) -> dict[str, Any]:
         days = self.span(first, last, MAX_HOUR_DAYS if bucket == "hour" else MAX_DAYS)
+        await self.flush()  # this instance's own events count at once
         rows = await self.store.days(days)
         s = self.settings
         points = []
@@ -149,6 +165,7 @@ class Analytics:
         self, first: date | None = None, last: date | None = None, limit: int = 50
     ) -> dict[str, Any]:
         days = self.span(first, last)
+        await self.flush()  # this instance's own events count at once
         zone = self.store.zone
         start = datetime(days[0].year, days[0].month, days[0].day, tzinfo=zone)
         end = datetime(days[-1].year, days[-1].month, days[-1].day, tzinfo=zone) + timedelta(days=1)

@@ -86,34 +86,42 @@ class AnalyticsStore:
         self,
         effects: Effects,
         *,
-        due: tuple[str, int | None] | None = None,
-        customer: tuple[int, str] | None = None,
+        dues: dict[str, int | None] | None = None,
+        customers: Iterable[tuple[int, str]] = (),
     ) -> None:
         """In one round trip (a plain pipeline, no transaction: the keys live in several
-        slots): add the effects into the day hashes (each field also under its hour), set
-        when a session's outcome settles (`due`: session id, ms or None), and add a
-        customer (`customer`: ms, user id) to the HyperLogLogs."""
+        slots): add the effects into the day hashes (each field also under its hour; the
+        same field of the same hour added once), set when sessions' outcomes settle
+        (`dues`: session id -> ms, or None for no longer), and add customers (ms, user id)
+        to the HyperLogLogs."""
+        days: dict[str, Counter[str]] = {}
+        for at, fields in effects.counts:
+            when = self.local(at)
+            total = days.setdefault(self.day_key(when.date()), Counter())
+            hour = f"{when.hour:02d}@"
+            for name, amount in fields.items():
+                total[name] += amount
+                total[hour + name] += amount
+        users: dict[str, set[str]] = {}
+        for at, user_id in customers:
+            when = self.local(at)
+            member = hashlib.sha256(user_id.encode()).hexdigest()[:24]  # no user id
+            for key in (self.users_key(when.date()), self.users_key(when.date(), when.hour)):
+                users.setdefault(key, set()).add(member)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for at, fields in effects.counts:
-                when = self.local(at)
-                key = self.day_key(when.date())
+            for key, fields in days.items():
                 for name, amount in fields.items():
                     if amount:
                         pipe.hincrby(key, name, amount)
-                        pipe.hincrby(key, f"{when.hour:02d}@{name}", amount)
                 pipe.expire(key, DAY_TTL)
-            if due is not None:
-                session_id, at_ms = due
+            for session_id, at_ms in (dues or {}).items():
                 if at_ms is None:
                     pipe.zrem(self.due_key, session_id)
                 else:
                     pipe.zadd(self.due_key, {session_id: at_ms})
-            if customer is not None:
-                when = self.local(customer[0])
-                member = hashlib.sha256(customer[1].encode()).hexdigest()[:24]  # no user id
-                for key in (self.users_key(when.date()), self.users_key(when.date(), when.hour)):
-                    pipe.pfadd(key, member)
-                    pipe.expire(key, DAY_TTL)
+            for key, members in users.items():
+                pipe.pfadd(key, *sorted(members))
+                pipe.expire(key, DAY_TTL)
             if len(pipe):
                 await pipe.execute()
 
@@ -122,13 +130,35 @@ class AnalyticsStore:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.episode_key(session_id))  # type: ignore[assignment]
         return Episode.load(raw)
 
-    async def save(self, session_id: str, episode: Episode, ttl_ms: int) -> bool:
-        """Compare-and-set on the version read: False when another writer came first."""
+    async def load_many(self, session_ids: list[str]) -> dict[str, Episode]:
+        """Several sessions' episodes in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for session_id in session_ids:
+                pipe.hgetall(self.episode_key(session_id))
+            rows = await pipe.execute()
+        return {sid: Episode.load(raw) for sid, raw in zip(session_ids, rows, strict=True)}
+
+    @staticmethod
+    def _cas_args(episode: Episode, ttl_ms: int) -> list[Any]:
         fields = {**episode.dump(), "v": str(int(episode.version or 0) + 1)}
         args: list[Any] = [episode.version, ttl_ms]
         for name, value in fields.items():
             args += [name, value]
+        return args
+
+    async def save(self, session_id: str, episode: Episode, ttl_ms: int) -> bool:
+        """Compare-and-set on the version read: False when another writer came first."""
+        args = self._cas_args(episode, ttl_ms)
         return bool(await self._cas(keys=[self.episode_key(session_id)], args=args))
+
+    async def save_many(self, episodes: list[tuple[str, Episode]], ttl_ms: int) -> dict[str, bool]:
+        """Compare-and-set several episodes in one round trip (one script per session, on
+        its own key: EVAL, so a pipeline split over cluster nodes needs no loaded script)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for session_id, episode in episodes:
+                pipe.eval(CAS, 1, self.episode_key(session_id), *self._cas_args(episode, ttl_ms))
+            done = await pipe.execute()
+        return {sid: bool(ok) for (sid, _), ok in zip(episodes, done, strict=True)}
 
     async def due(self, now: int, limit: int) -> list[str]:
         raw = await self.redis.zrangebyscore(self.due_key, "-inf", now, start=0, num=limit)
@@ -151,9 +181,14 @@ class AnalyticsStore:
 
     # -- unanswered questions ------------------------------------------------------------
     async def add_question(self, qid: str, record: dict[str, Any], at: int) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:  # one slot: {ang}
-            pipe.hset(self.questions_key, qid, json.dumps(record, ensure_ascii=False))
-            pipe.zadd(self.questions_index, {qid: at})
+        await self.add_questions([(qid, record, at)])
+
+    async def add_questions(self, items: list[tuple[str, dict[str, Any], int]]) -> None:
+        """Questions (id, record, ms) and their times, in one transaction (one slot: {ang})."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for qid, record, at in items:
+                pipe.hset(self.questions_key, qid, json.dumps(record, ensure_ascii=False))
+                pipe.zadd(self.questions_index, {qid: at})
             await pipe.execute()
 
     async def questions(self, start: int, end: int) -> list[dict[str, Any]]:

@@ -47,6 +47,24 @@ Kind = Literal["sessions", "messages", "requests", "socket_events", "agents"]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 SOCKET_COUNT_TTL = 3600  # seconds a crashed instance's socket counts linger at most
 
+# Several moving windows in one call, each as the limits library's own script does it (the
+# same lists, so its reads see these counts). KEYS: the windows; ARGV: now, then each
+# window's limit and expiry (s). Counts one in each in turn and stops at the first full one:
+# its index (from 1), or 0 when every window took one.
+HIT_MANY = """
+local now = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  local limit = tonumber(ARGV[2 * i])
+  local expiry = tonumber(ARGV[2 * i + 1])
+  local entry = redis.call('lindex', KEYS[i], limit - 1)
+  if entry and tonumber(entry) >= now - expiry then return i end
+  redis.call('lpush', KEYS[i], now)
+  redis.call('ltrim', KEYS[i], 0, limit - 1)
+  redis.call('expire', KEYS[i], expiry)
+end
+return 0
+"""
+
 _MESSAGES: dict[Kind, str] = {
     "sessions": "too many new sessions from this address",
     "messages": "too many messages in this session",
@@ -106,7 +124,11 @@ class RateLimits:
         max_sockets: int,
         trusted: Sequence[Network] = (),
         metrics: Metrics | None = None,
+        window_prefix: str | None = None,
     ) -> None:
+        """`window_prefix`: the storage's key prefix when it is one Redis server (not a
+        cluster, whose windows live in different slots): `hit_many` then counts several
+        windows in one script."""
         self.storage = storage
         self.metrics = metrics or Metrics()  # refusals by limit
         self.limiter = MovingWindowRateLimiter(storage)
@@ -115,6 +137,8 @@ class RateLimits:
         self.key_prefix = key_prefix
         self.max_sockets = max_sockets
         self.trusted = list(trusted)
+        self.window_prefix = window_prefix
+        self._hit_many = counters.register_script(HIT_MANY) if window_prefix else None
 
     @classmethod
     def from_settings(
@@ -122,6 +146,7 @@ class RateLimits:
     ) -> RateLimits:
         """On the shared Redis when there is one (its connection pool), else in memory."""
         storage: Storage
+        window_prefix = None
         if redis is not None and is_cluster(redis):  # the limits library's own cluster client
             where = parse_location(s.redis_dsn, cluster=True)
             auth: dict[str, Any] = {"username": where.username, "password": where.password}
@@ -132,10 +157,11 @@ class RateLimits:
                 **{k: v for k, v in auth.items() if v},
             )
         elif redis is not None:
+            window_prefix = f"{s.redis_key_prefix}limits"
             storage = RedisStorage(
                 s.redis_dsn,
                 implementation="redispy",
-                key_prefix=f"{s.redis_key_prefix}limits",
+                key_prefix=window_prefix,
                 connection_pool=redis.connection_pool,  # type: ignore[arg-type]
             )
         else:
@@ -155,6 +181,7 @@ class RateLimits:
             max_sockets=s.rate_limit_sockets,
             trusted=parse_networks(s.trusted_proxies),
             metrics=metrics,
+            window_prefix=window_prefix,
         )
 
     async def aclose(self) -> None:
@@ -173,6 +200,32 @@ class RateLimits:
         store answers 503 on its own when Redis is down, and a limiter must not turn an
         outage into 500s."""
         await self._enforce(kind, key, count=True)
+
+    async def hit_many(self, hits: Sequence[tuple[Kind, str]]) -> None:
+        """Count one in each window in turn, as `hit` after `hit` would: the first full one
+        raises RateLimited and the windows after it are not counted. One round trip on one
+        Redis server; on a cluster or in memory, one call per window. Fails open, as hit."""
+        if self._hit_many is None or self.window_prefix is None or len(hits) < 2:
+            for kind, key in hits:
+                await self.hit(kind, key)
+            return
+        keys: list[str] = []
+        args: list[float | int] = [time.time()]
+        for kind, key in hits:
+            item = self.items[kind]
+            keys.append(f"{self.window_prefix}:{item.key_for(kind, key)}")
+            args += [item.amount, item.get_expiry()]
+        try:
+            refused = int(await self._hit_many(keys=keys, args=args))
+        except UNREACHABLE as exc:
+            log.warning(
+                "rate limits unavailable",
+                extra={"limit": ",".join(k for k, _ in hits), "error": type(exc).__name__},
+            )
+            return
+        if refused:
+            kind, key = hits[refused - 1]
+            raise self._refusal(kind, await self._retry_after(self.items[kind], kind, key))
 
     async def check(self, kind: Kind, key: str) -> None:
         """Refuse when the window is already full, without counting (fails open, as hit)."""

@@ -22,7 +22,7 @@ from tests.agents.conftest import (
     desk_settings,
     login,
 )
-from tests.conftest import make_settings, new_session, unique_prefix
+from tests.conftest import delete_prefix, make_settings, new_session, unique_prefix
 
 ADMIN_KEY = "guard-admin-key"
 
@@ -79,6 +79,43 @@ async def test_memory_storage_without_redis() -> None:
     await limits.hit("messages", "s2")  # another session has its own window
 
 
+async def test_hit_many_counts_in_turn_and_stops_at_the_first_full_window(redis: Any) -> None:
+    """One call for several windows behaves as hit after hit: the first full window refuses
+    and the windows after it are not counted; the library's own calls see the same counts
+    (on one server one script, on a cluster one call per window)."""
+    prefix = unique_prefix("hitmany")
+    settings = make_settings(
+        redis_key_prefix=prefix, rate_limit_requests="3/minute", rate_limit_messages="2/minute"
+    )
+    limits = RateLimits.from_settings(settings, redis, redis)
+    try:
+        both: list[Any] = [("requests", "198.51.100.7"), ("messages", "s1")]
+        await limits.hit_many(both)
+        await limits.hit_many(both)
+        with pytest.raises(RateLimited) as caught:  # messages full: requests still counted
+            await limits.hit_many(both)
+        assert "session" in caught.value.detail and 1 <= caught.value.retry_after <= 60
+        with pytest.raises(RateLimited) as caught:  # 3 requests counted: the address is full
+            await limits.hit("requests", "198.51.100.7")
+        assert "address" in caught.value.detail
+        await limits.hit_many([("requests", "198.51.100.8"), ("messages", "s2")])
+        await limits.hit("messages", "s2")  # s2 took one from hit_many and this one
+        with pytest.raises(RateLimited) as caught:
+            await limits.hit_many([("requests", "198.51.100.8"), ("messages", "s2")])
+        assert "session" in caught.value.detail
+        await limits.hit("requests", "198.51.100.9")
+        await limits.hit("requests", "198.51.100.9")
+        await limits.hit("requests", "198.51.100.9")
+        with pytest.raises(RateLimited) as caught:  # the address is full: s3 is not counted
+            await limits.hit_many([("requests", "198.51.100.9"), ("messages", "s3")])
+        assert "address" in caught.value.detail
+        await limits.hit("messages", "s3")
+        await limits.hit("messages", "s3")
+    finally:
+        await limits.aclose()
+        await delete_prefix(redis, prefix)
+
+
 # -- REST ----------------------------------------------------------------------------------
 async def test_new_sessions_per_address(server_factory: Any) -> None:
     srv = await server_factory(rate_limit_sessions="3/2 second")
@@ -113,6 +150,23 @@ async def test_requests_per_address(server_factory: Any) -> None:
         assert (await api.get("/health")).status_code == 200  # load balancers are not limited
         await asyncio.sleep(wait + 0.1)
         assert (await api.get(f"/api/v1/chat/history/{sid}")).status_code == 200
+
+
+async def test_chat_posts_count_against_the_address_too(server_factory: Any) -> None:
+    """A new session and a message count against the address with their own limit in one
+    call; a message refused by validation (400) is counted all the same."""
+    srv = await server_factory(rate_limit_requests="4/3 second")
+    async with srv.client() as api:
+        sid = await new_session(api)
+        assert (await message(api, sid)).status_code == 200
+        bad = await api.post("/api/v1/chat/message", json={"sessionId": sid})
+        assert bad.status_code == 400
+        assert (await api.get(f"/api/v1/chat/history/{sid}")).status_code == 200
+        wait = assert_limited(await message(api, sid))  # the fifth request from the address
+        assert_limited(await create(api))
+        assert_limited(await api.post("/api/v1/chat/message", json={"sessionId": sid}))
+        await asyncio.sleep(wait + 0.1)
+        assert (await message(api, sid)).status_code == 200
 
 
 async def test_two_instances_share_one_count(server_factory: Any) -> None:
