@@ -16,9 +16,10 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, WebSocketRoute, async_playwright
+from playwright.async_api import Browser, Frame, Page, WebSocketRoute, async_playwright
 from redis.asyncio import Redis
 
 from tests.conftest import GENEROUS_LIMITS, redis_url
@@ -129,6 +130,18 @@ async def browser() -> AsyncIterator[Browser]:
         )
         yield browser
         await browser.close()
+
+
+async def wait_for_js(target: Page | Frame, expression: str, timeout: float = 30) -> Any:
+    """Poll `expression` in the page until it is truthy; its value. Not wait_for_function:
+    the pages' CSP (no 'unsafe-eval') refuses its compiled predicate whenever the first check
+    is false (a page error, and on a busy machine a failed test)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (value := await target.evaluate(expression)):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        await asyncio.sleep(0.05)
+    return value
 
 
 @dataclass

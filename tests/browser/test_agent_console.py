@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, WebSocketRoute, expect
 
-from tests.browser.conftest import ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD, LiveServer
+from tests.browser.conftest import ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD, LiveServer, wait_for_js
 
 pytestmark = pytest.mark.browser
 
@@ -54,10 +54,11 @@ ALERT_SPIES = """(() => {
 async def joined(page: Page) -> str:
     """Wait until the customer page has joined a conversation; its session id."""
     await expect(page.locator("#connection")).to_have_text("Connected")
-    await page.wait_for_function(
+    await wait_for_js(
+        page,
         "() => localStorage.getItem('supportbot.sessionId')"
         " && document.querySelector('#messages li')"
-        " && document.getElementById('hint').textContent !== 'Connecting to support…'"
+        " && document.getElementById('hint').textContent !== 'Connecting to support…'",
     )
     return await page.evaluate("localStorage.getItem('supportbot.sessionId')")
 
@@ -176,7 +177,7 @@ async def test_escalate_claim_chat_hand_back_resolve_and_rate(new_page, live_ser
     await expect(waiting).not_to_have_text(first or "", timeout=3000)  # the time ticks
     assert int(await console.locator("#count-escalated").text_content()) >= 1
     # The opted-in alert: a browser notification and a short sound.
-    await console.wait_for_function("window.__notes.length >= 1 && window.__tones >= 1")
+    await wait_for_js(console, "window.__notes.length >= 1 && window.__tones >= 1")
     note = (await console.evaluate("window.__notes"))[-1]
     assert note["title"] == "A customer is waiting for a person"
     assert URGENT_Q in note["body"]
@@ -635,7 +636,7 @@ async def test_the_console_works_from_the_keyboard(new_page, live_server):
     await console.keyboard.press("Enter")
     await expect(console.locator("#conv-status")).to_have_text("With the bot")
     # the live status update may land before the step's own answer, which puts the focus back
-    await console.wait_for_function("document.activeElement !== document.body", timeout=10_000)
+    await wait_for_js(console, "document.activeElement !== document.body", timeout=10)
 
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 800), (768, 1024)])

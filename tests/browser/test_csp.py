@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, wait_for_js
 from tests.browser.test_page import SHIPPING_A, SHIPPING_Q, ask, bot, joined
 
 LISTEN = """
@@ -56,7 +56,7 @@ async def test_a_violation_would_be_seen(new_page, live_server, page_problems):
         """() => { const s = document.createElement('script');
                    s.textContent = 'window.__ran = true'; document.body.append(s); }"""
     )
-    await page.wait_for_function("window.__csp.length > 0")
+    await wait_for_js(page, "window.__csp.length > 0")
     assert await page.evaluate("window.__ran === undefined")
     assert any("Content Security Policy" in e for e in page_problems.errors)
     page_problems.errors.clear()  # expected here, and only here

@@ -21,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from playwright.async_api import Page, WebSocketRoute, expect
 
-from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, SocketTap
+from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, SocketTap, wait_for_js
 from tests.browser.test_agent_console import (
     ALERT_SPIES,
     api_token,
@@ -253,7 +253,7 @@ async def test_a_new_ticket_appears_live_in_the_tickets_view(new_page, live_serv
     row = console.locator("#tickets [data-ticket-id]").first  # newest first
     await expect(row).to_contain_text("live@example.com")
     await expect(console.locator("#tickets-open")).to_have_text(str(before + 1))
-    await console.wait_for_function("window.__notes.some(n => n.title === 'New ticket')")
+    await wait_for_js(console, "window.__notes.some(n => n.title === 'New ticket')")
 
 
 # --- the e-mail form: the next opening in the customer's zone, REST when the socket is silent ----
@@ -367,9 +367,10 @@ async def test_round_robin_offers_to_one_agent_who_declines_then_the_other_accep
     await expect(offer).to_contain_text("Team delivery")
     await expect(offer.get_by_role("timer")).to_have_text(re.compile(r"Expires in \d+ s"))
     await expect(first.locator("#urgent-announcer")).to_contain_text("offered to you")
-    await first.wait_for_function(
+    await wait_for_js(
+        first,
         "window.__tones >= 1 && "
-        "window.__notes.some(n => n.title === 'A conversation is offered to you')"
+        "window.__notes.some(n => n.title === 'A conversation is offered to you')",
     )
     item = queue_item(first, session)
     await expect(item).to_contain_text("Offered to you")
@@ -435,8 +436,9 @@ async def test_a_queue_reminder_highlights_the_item(new_page, live_server):
     await expect(
         console.locator(f'#queue li[data-reminder="true"] [data-session-id="{session}"]')
     ).to_be_visible()
-    await console.wait_for_function(
-        "window.__notes.some(n => n.title === 'A customer is still waiting')"
+    await wait_for_js(
+        console,
+        "window.__notes.some(n => n.title === 'A customer is still waiting')",
     )
     assert await axe_violations(console) == []
     await console.screenshot(path="/tmp/supportbot-reminder.png")

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
+from tests.browser.conftest import wait_for_js
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,10 +31,11 @@ ESCALATE_Q = "I want to speak to a manager, this is urgent"
 async def joined(page: Page) -> str:
     """Wait until the page has joined a conversation; its session id."""
     await expect(page.locator("#connection")).to_have_text("Connected")
-    await page.wait_for_function(
+    await wait_for_js(
+        page,
         "() => localStorage.getItem('supportbot.sessionId')"
         " && document.querySelector('#messages li')"
-        " && document.getElementById('hint').textContent !== 'Connecting to support…'"
+        " && document.getElementById('hint').textContent !== 'Connecting to support…'",
     )
     return await page.evaluate("localStorage.getItem('supportbot.sessionId')")
 
@@ -366,7 +369,7 @@ async def test_the_page_reconnects_and_keeps_the_conversation(tapped):
     await ask(page, SHIPPING_Q)
     await expect(bot(page)).to_contain_text(SHIPPING_A)
     await tap.routes[-1].close()
-    await page.wait_for_function("window.__states.includes('reconnecting')")
+    await wait_for_js(page, "window.__states.includes('reconnecting')")
     await expect(page.locator("#connection")).to_have_text("Connected", timeout=15000)
     assert len(tap.routes) >= 2
     assert await joined(page) == session

@@ -25,6 +25,7 @@ from tests.browser.conftest import (
     launch,
     server_env,
     stop,
+    wait_for_js,
 )
 
 pytestmark = pytest.mark.browser
@@ -107,13 +108,7 @@ async def session_id(frame: Frame) -> str:
 async def joined_session(frame: Frame) -> str:
     """The conversation's id once the frame has joined it."""
     await expect(frame.locator("#send")).to_be_attached()
-    # polled from here: the frame's CSP (no 'unsafe-eval') refuses wait_for_function's
-    # compiled predicate whenever its first check is false
-    for _ in range(200):
-        if await frame.evaluate("localStorage.getItem('supportbot.sessionId')"):
-            return await session_id(frame)
-        await asyncio.sleep(0.05)
-    raise AssertionError("the widget's frame never joined a conversation")
+    return str(await wait_for_js(frame, "localStorage.getItem('supportbot.sessionId')", 10))
 
 
 async def test_demo_page_chat_survives_navigation_and_reload_then_escalates(host, widget_server):
