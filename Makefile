@@ -14,6 +14,8 @@ ENGINE ?= classical
 PLOT   ?=
 # kb-eval also times the engine as it was at this commit (a temporary worktree); BASELINE= skips it
 BASELINE ?= 7934f6c
+# make test PARALLEL= runs the tests in one process
+PARALLEL ?= -n 2 --dist loadfile
 # the Redis-heavy tests `make test` runs a second time on a Redis Cluster
 CLUSTER_TESTS ?= tests/test_store.py tests/test_sockets.py tests/test_api_chat.py \
 	tests/agents/test_desk_api.py
@@ -32,9 +34,11 @@ fleet: $(STAMP) $(VENDOR)
 # (ResourceWarning) is an error too.
 # The second run repeats the Redis-heavy service and API tests on a 3-master Redis Cluster
 # the session starts itself (TEST_REDIS=cluster; any test file runs that way, see README).
+# Two workers (pytest-xdist, one per core; each file stays on one worker, with its own Redis,
+# browser and servers): most tests wait on servers, browsers and timers rather than compute.
 test: lint $(VENDOR)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -W error::ResourceWarning
-	HF_HUB_OFFLINE=1 TEST_REDIS=cluster $(PY) -m pytest -W error::ResourceWarning $(CLUSTER_TESTS)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -W error::ResourceWarning $(PARALLEL)
+	HF_HUB_OFFLINE=1 TEST_REDIS=cluster $(PY) -m pytest -W error::ResourceWarning $(PARALLEL) $(CLUSTER_TESTS)
 
 # ruff (rules in pyproject.toml), mypy (strict on services/), and Spectral's spectral:oas
 # rules over the OpenAPI document exactly as the server serves it.
