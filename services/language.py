@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import atexit
 import multiprocessing
+import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from typing import Any
 
 from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
+PARENT_CHECK_SECONDS = 1.0
 MIN_MARGIN = 0.2
 MIN_LETTERS = 3
 DEFAULT_LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl")
@@ -61,12 +64,30 @@ _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+def exit_with_parent(parent: int) -> None:
+    """The worker's initializer: it ends once the process that started it is gone, even
+    after a SIGKILL that ran none of that process's exit handlers (else an orphan holding the
+    models' 200-300 MB)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit with parent", daemon=True).start()
+
+
 def worker_pool() -> ProcessPoolExecutor:
     """The one detection process of this process (spawned: no copy of our threads' state)."""
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_with_parent,
+                initargs=(os.getpid(),),
+            )
             atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
         return _pool
 
