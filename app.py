@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         await container.start(notifier=SocketNotifier(sio))
         # Start-up's objects (models, catalogues, the spec) live as long as the process: out
         # of the collector's reach, a full collection no longer stops every request and
-        # socket for 300-400 ms (python -m bench.gc_pause).
+        # socket for 300-400 ms (python -m bench.gc_pause). Unfrozen at shutdown, so a
+        # process that builds several apps (tests, a bench) can collect the stopped ones.
         gc.freeze()
         metrics_server = None
         if settings.metrics_port:  # /metrics without credentials, for a private network
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await container.aclose()
             if container.redis is not None:
                 await close_redis_manager(sio)
+            gc.unfreeze()
 
     api = connexion.AsyncApp(__name__, specification_dir=ROOT / "openapi", lifespan=lifespan)
     validate_responses = not settings.is_production
