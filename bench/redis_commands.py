@@ -5,7 +5,8 @@ session; `--sessions` of them at once, so background writes of concurrent messag
 share pipelines). Session creation counts too (one per session). The background jobs'
 commands are measured over an idle window of the same length and taken off. Prints, per
 message, the commands the app sent (a pipeline counts each of its commands) and those Lua
-scripts ran inside Redis, by command name.
+scripts ran inside Redis, by command name, and for the app its round trips (its own count,
+on /metrics, of the main client's commands, scripts and pipelines; not the fan-out's).
 
     BENCH_REDIS_URL=redis://127.0.0.1:PORT/0 python -m bench.redis_commands \
         [--sessions 1] [--messages 20]
@@ -70,7 +71,22 @@ class Monitor:
         await self.reader
 
 
-async def measure(url: str, monitor: Monitor, sessions: int, messages: int) -> dict[str, object]:
+async def round_trips(metrics_url: str | None) -> int:
+    """The app's own count of its Redis round trips (commands, scripts and pipelines of its
+    main client; not the Socket.IO fan-out's), from its /metrics."""
+    if metrics_url is None:
+        return 0
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(metrics_url)).text
+    for line in text.splitlines():
+        if line.startswith("supportbot_redis_command_duration_seconds_count"):
+            return int(float(line.split()[-1]))
+    return 0
+
+
+async def measure(
+    url: str, monitor: Monitor, sessions: int, messages: int, metrics_url: str | None = None
+) -> dict[str, object]:
     limits = httpx.Limits(max_connections=sessions, max_keepalive_connections=sessions)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
 
@@ -86,18 +102,24 @@ async def measure(url: str, monitor: Monitor, sessions: int, messages: int) -> d
 
         await conversation(0, 3)  # warm-up
         await asyncio.sleep(0.5)  # writes left behind by the warm-up land
+        trips = await round_trips(metrics_url)
         mark, started = monitor.mark(), time.perf_counter()
         await asyncio.gather(*(conversation(i, messages) for i in range(sessions)))
         await asyncio.sleep(0.5)  # background writes of these messages land too
         elapsed = time.perf_counter() - started
         busy = monitor.since(mark)
+        busy_trips = await round_trips(metrics_url) - trips
         mark = monitor.mark()
         await asyncio.sleep(elapsed)  # idle: the background jobs alone
         idle = monitor.since(mark)
+        idle_trips = await round_trips(metrics_url) - trips - busy_trips
     messages *= sessions
     sent = busy[0] - idle[0]
     lua = busy[1] - idle[1]
-    return {
+    result: dict[str, object] = {}
+    if metrics_url is not None:
+        result["round_trips_per_message"] = round((busy_trips - idle_trips) / messages, 1)
+    return result | {
         "sent_per_message": round(sum(sent.values()) / messages, 1),
         "lua_per_message": round(sum(lua.values()) / messages, 1),
         "sent": {k: round(v / messages, 2) for k, v in sent.most_common()},
@@ -120,12 +142,15 @@ async def main() -> None:
     )
     try:
         for name, target in targets:
-            port = free_port()
-            proc = start(target, port, {**env, "REDIS_KEY_PREFIX": prefix + name + ":"})
+            port, extra, metrics_url = free_port(), {}, None
+            if name == "supportbot":  # the app counts its round trips on /metrics
+                extra["METRICS_PORT"] = str(free_port())
+                metrics_url = f"http://127.0.0.1:{extra['METRICS_PORT']}/metrics"
+            proc = start(target, port, {**env, **extra, "REDIS_KEY_PREFIX": prefix + name + ":"})
             try:
                 await wait_ready(f"http://127.0.0.1:{port}")
                 results[name] = await measure(
-                    f"http://127.0.0.1:{port}", monitor, args.sessions, args.messages
+                    f"http://127.0.0.1:{port}", monitor, args.sessions, args.messages, metrics_url
                 )
             finally:
                 proc.terminate()

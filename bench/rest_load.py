@@ -1,10 +1,12 @@
 """`make bench` (REST part, P1): N concurrent sessions over REST against the real server with
-the embedded responder, then the same load against two Starlette baselines on the same
+the embedded responder, and the same load against two Starlette baselines on the same
 uvicorn: one doing the same service work without Connexion (bench/samework_app.py) and a
-bare one doing only the Redis reads and writes (bench/baseline_app.py). Prints messages/s,
-p50/p99 and the ratios.
+bare one doing only the Redis reads and writes (bench/baseline_app.py). The three run at
+once and take turns in rounds (the order rotating), so a change in a shared machine's load
+falls on all three. Prints messages/s, p50/p99, the server process's CPU time per message
+(with its children; sessions' creation included), and the ratios.
 
-    python -m bench.rest_load [--sessions 20] [--messages 15]
+    python -m bench.rest_load [--sessions 20] [--messages 15] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -108,37 +110,39 @@ async def wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-async def drive(url: str, sessions: int, messages: int) -> dict[str, float]:
+async def conversations(
+    client: httpx.AsyncClient, sessions: int, messages: int, first: int = 0
+) -> tuple[list[float], float, int]:
+    """`sessions` conversations at once, `messages` each: latencies (ms), elapsed s, errors."""
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=sessions, max_keepalive_connections=sessions)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
 
-        async def conversation(i: int) -> None:
-            nonlocal errors
+    async def conversation(i: int) -> None:
+        nonlocal errors
+        res = await client.post(
+            "/api/v1/chat/session", json={"userId": f"bench{i}", "metadata": {}}
+        )
+        sid = res.json()["sessionId"]
+        for m in range(messages):
+            t0 = time.perf_counter()
             res = await client.post(
-                "/api/v1/chat/session", json={"userId": f"bench{i}", "metadata": {}}
+                "/api/v1/chat/message",
+                json={
+                    "sessionId": sid,
+                    "message": QUESTIONS[(i + m) % len(QUESTIONS)],
+                    "userId": f"bench{i}",
+                },
             )
-            sid = res.json()["sessionId"]
-            for m in range(messages):
-                t0 = time.perf_counter()
-                res = await client.post(
-                    "/api/v1/chat/message",
-                    json={
-                        "sessionId": sid,
-                        "message": QUESTIONS[(i + m) % len(QUESTIONS)],
-                        "userId": f"bench{i}",
-                    },
-                )
-                latencies.append((time.perf_counter() - t0) * 1000)
-                errors += res.status_code != 200
+            latencies.append((time.perf_counter() - t0) * 1000)
+            errors += res.status_code != 200
 
-        await asyncio.gather(*(conversation(i) for i in range(2)))  # warm-up
-        latencies.clear()
-        started = time.perf_counter()
-        await asyncio.gather(*(conversation(i) for i in range(sessions)))
-        elapsed = time.perf_counter() - started
-    latencies.sort()
+    started = time.perf_counter()
+    await asyncio.gather(*(conversation(first + i) for i in range(sessions)))
+    return latencies, time.perf_counter() - started, errors
+
+
+def figures(latencies: list[float], elapsed: float, errors: int) -> dict[str, float]:
+    latencies = sorted(latencies)
     return {
         "messages": len(latencies),
         "errors": errors,
@@ -148,32 +152,102 @@ async def drive(url: str, sessions: int, messages: int) -> dict[str, float]:
     }
 
 
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system) used so far by a process and its descendants (Linux /proc):
+    per message, a figure a shared machine's load hardly moves."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, total = {root}, 0.0
+    for pid in sorted(parents):  # children have larger ids than their parents here
+        if parents[pid] in tree:
+            tree.add(pid)
+    for pid in tree:
+        total += times.get(pid, 0.0)
+    return total
+
+
+def client_for(url: str, sessions: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=sessions, max_keepalive_connections=sessions)
+    return httpx.AsyncClient(base_url=url, limits=limits, timeout=60)
+
+
+async def drive(url: str, sessions: int, messages: int) -> dict[str, float]:
+    async with client_for(url, sessions) as client:
+        await conversations(client, 2, messages)  # warm-up
+        return figures(*await conversations(client, sessions, messages))
+
+
+TARGETS = (
+    ("supportbot", "app:create_app"),
+    ("samework", "bench.samework_app:app"),  # the same ChatService call, no Connexion
+    ("baseline", "bench.baseline_app:app"),  # less work: Redis only, no classifier/sealing
+)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--messages", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     redis_url, prefix, env = bench_env()
-    results = {}
-    targets = (
-        ("supportbot", "app:create_app"),
-        ("samework", "bench.samework_app:app"),  # the same ChatService call, no Connexion
-        ("baseline", "bench.baseline_app:app"),  # less work: Redis only, no classifier/sealing
-    )
-    for name, target in targets:
-        port = free_port()
-        proc = start(target, port, {**env, "REDIS_KEY_PREFIX": prefix + name + ":"})
-        try:
-            await wait_ready(f"http://127.0.0.1:{port}")
-            results[name] = await drive(f"http://127.0.0.1:{port}", args.sessions, args.messages)
-        finally:
+    procs, urls = [], {}
+    try:
+        for name, target in TARGETS:  # all three up at once; only one is driven at a time
+            port = free_port()
+            urls[name] = f"http://127.0.0.1:{port}"
+            procs.append(start(target, port, {**env, "REDIS_KEY_PREFIX": prefix + name + ":"}))
+        for url in urls.values():
+            await wait_ready(url)
+        runs: dict[str, tuple[list[float], float, int]] = {n: ([], 0.0, 0) for n in urls}
+        cpu = dict.fromkeys(urls, 0.0)
+        pids = {name: proc.pid for name, proc in zip(urls, procs, strict=True)}
+        clients = {name: client_for(url, args.sessions) for name, url in urls.items()}
+        for client in clients.values():
+            await conversations(client, 2, args.messages)  # warm-up
+        for r in range(args.rounds):  # rounds, each target's turn rotating: a change in the
+            order = list(urls)[r % 3 :] + list(urls)[: r % 3]  # machine's load hits all three
+            for name in order:
+                used = cpu_seconds(pids[name])
+                lat, elapsed, errors = await conversations(
+                    clients[name], args.sessions, args.messages, first=r * args.sessions
+                )
+                cpu[name] += cpu_seconds(pids[name]) - used
+                total = runs[name]
+                runs[name] = (total[0] + lat, total[1] + elapsed, total[2] + errors)
+        for client in clients.values():
+            await client.aclose()
+    finally:
+        for proc in procs:
             proc.terminate()
+        for proc in procs:
             proc.wait(60)
-    delete_keys(redis_url, prefix)
-    rate = {name: results[name]["messages_per_s"] for name, _ in targets}
+        delete_keys(redis_url, prefix)
+    results: dict[str, object] = {
+        name: figures(*run) | {"server_cpu_ms_per_message": round(cpu[name] * 1e3 / len(run[0]), 2)}
+        for name, run in runs.items()
+    }
+    rate = {name: figures(*run)["messages_per_s"] for name, run in runs.items()}
     results["ratio_messages_per_s"] = round(rate["supportbot"] / rate["baseline"], 3)
     results["ratio_to_samework"] = round(rate["supportbot"] / rate["samework"], 3)
-    results["load"] = {"sessions": args.sessions, "messages_per_session": args.messages}
+    results["samework_to_baseline"] = round(rate["samework"] / rate["baseline"], 3)
+    results["load"] = {
+        "sessions": args.sessions,
+        "messages_per_session": args.messages,
+        "rounds": args.rounds,
+        "load_average": os.getloadavg()[0],
+    }
     print(json.dumps(results, indent=2))
 
 
