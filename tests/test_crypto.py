@@ -31,7 +31,11 @@ def test_rotation_first_key_seals_all_keys_open():
         Sealer.from_setting(new).open(sealed_old, b"a")
 
 
-@pytest.mark.parametrize("bad", ["short", "z" * 64, "", new_key()[:-8]])
+@pytest.mark.parametrize(
+    "bad",
+    ["short", "z" * 64, "", new_key()[:-8]],
+    ids=["short", "not-base64", "empty", "truncated"],  # stable ids: the workers compare them
+)
 def test_malformed_keys_are_refused(bad):
     with pytest.raises(EncryptionKeyError):
         Sealer.from_setting(bad) if bad else parse_key(bad)
