@@ -16,9 +16,12 @@ PLOT   ?=
 BASELINE ?= 7934f6c
 # make test PARALLEL= runs the tests in one process
 PARALLEL ?= -n 2 --dist loadfile
+# schemathesis gives all its operations one test id, which pytest-xdist would run only once:
+# these files run in one process after the others
+SERIAL_TESTS ?= tests/test_contract.py
 # the Redis-heavy tests `make test` runs a second time on a Redis Cluster
 CLUSTER_TESTS ?= tests/test_store.py tests/test_sockets.py tests/test_api_chat.py \
-	tests/agents/test_desk_api.py
+	tests/agents/test_desk_api.py tests/test_fanout.py
 
 .PHONY: run test lint lock install bench kb-eval kb-import agent-add key rotate-key migrate-keys clean fleet
 
@@ -32,12 +35,14 @@ fleet: $(STAMP) $(VENDOR)
 
 # Lint first: a finding fails the run before any test starts. A leaked socket or file
 # (ResourceWarning) is an error too.
-# The second run repeats the Redis-heavy service and API tests on a 3-master Redis Cluster
+# The last run repeats the Redis-heavy service and API tests on a 3-master Redis Cluster
 # the session starts itself (TEST_REDIS=cluster; any test file runs that way, see README).
 # Two workers (pytest-xdist, one per core; each file stays on one worker, with its own Redis,
 # browser and servers): most tests wait on servers, browsers and timers rather than compute.
 test: lint $(VENDOR)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -W error::ResourceWarning $(PARALLEL)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -W error::ResourceWarning $(PARALLEL) \
+	  $(addprefix --ignore=,$(SERIAL_TESTS))
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -W error::ResourceWarning $(SERIAL_TESTS)
 	HF_HUB_OFFLINE=1 TEST_REDIS=cluster $(PY) -m pytest -W error::ResourceWarning $(PARALLEL) $(CLUSTER_TESTS)
 
 # ruff (rules in pyproject.toml), mypy (strict on services/), and Spectral's spectral:oas
