@@ -15,13 +15,12 @@ the connections close, so a graceful shutdown sends every event emitted before i
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections import deque
 from typing import Any
 
 import socketio
+
+from services.batching import BatchQueue
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 200
@@ -34,63 +33,37 @@ class RedisFanOut(socketio.AsyncRedisManager):
 
     def __init__(self, url: str, channel: str) -> None:
         super().__init__(url, channel=channel)
-        self._pending: deque[dict[str, Any]] = deque()
-        self._lock = asyncio.Lock()  # one pipeline at a time, in order
-        self._wake = asyncio.Event()
-        self._sender: asyncio.Task[None] | None = None
+        self._queue: BatchQueue[dict[str, Any]] = BatchQueue(
+            "socket.io fan-out", self._send, max_batch=MAX_BATCH, max_pending=MAX_PENDING
+        )
 
     async def _publish(self, data: dict[str, Any]) -> None:
-        self._pending.append(data)
-        if self._sender is None:
-            self._sender = asyncio.get_running_loop().create_task(
-                self._send_loop(), name="socket.io fan-out"
-            )
-        self._wake.set()
-        if len(self._pending) > MAX_PENDING:
-            await self.flush()
+        self._queue.start()  # on the first emit: the manager is built before the loop runs
+        await self._queue.put(data)
 
     async def flush(self) -> None:
         """Return once every message handed over before the call is sent (or given up)."""
-        while self._pending:
-            await self._send_once()
-        async with self._lock:  # a pipeline the sender took before we looked
-            pass
+        await self._queue.flush()
 
     async def stop(self) -> None:
         """Send what is pending, then stop the sender task."""
-        await self.flush()
-        sender, self._sender = self._sender, None
-        if sender is not None:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+        await self._queue.aclose()
 
-    async def _send_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                await self._send_once()
-
-    async def _send_once(self) -> None:
-        async with self._lock:
-            count = min(MAX_BATCH, len(self._pending))
-            if not count:
+    async def _send(self, messages: list[dict[str, Any]]) -> None:
+        payloads = [self.json.dumps(message) for message in messages]
+        for retries_left in (1, 0):  # as the base class: two attempts, reconnecting
+            try:
+                if not self.connected:
+                    self._redis_connect()
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for payload in payloads:
+                        pipe.publish(self.channel, payload)
+                    await pipe.execute()
                 return
-            payloads = [self.json.dumps(self._pending.popleft()) for _ in range(count)]
-            for retries_left in (1, 0):  # as the base class: two attempts, reconnecting
-                try:
-                    if not self.connected:
-                        self._redis_connect()
-                    async with self.redis.pipeline(transaction=False) as pipe:
-                        for payload in payloads:
-                            pipe.publish(self.channel, payload)
-                        await pipe.execute()
-                    return
-                except Exception as exc:
-                    log.error(
-                        "cannot publish socket events to Redis; %s",
-                        "retrying" if retries_left else f"{count} events not sent to others",
-                        extra={"error": type(exc).__name__},
-                    )
-                    self.connected = False
+            except Exception as exc:
+                log.error(
+                    "cannot publish socket events to Redis; %s",
+                    "retrying" if retries_left else f"{len(payloads)} events not sent to others",
+                    extra={"error": type(exc).__name__},
+                )
+                self.connected = False

@@ -2,7 +2,7 @@
 compare-and-set on the session's episode key, retried when another instance wrote first),
 then its counter increments, then the episode's next settling time.
 
-Events are recorded in batches (services/analytics/queue.py takes them off the request
+Events are recorded in batches (services/batching.py takes them off the request
 path): one pipeline reads the batch's episodes, each session's steps apply in order in
 memory, one pipeline compare-and-sets them (one script per session, on its own key), and
 one pipeline adds the counters, the settling times and the customers; a session whose

@@ -14,10 +14,10 @@ from services.analytics.clock import Clock, ms, system_clock
 from services.analytics.episodes import Windows
 from services.analytics.gaps import GapRecorder
 from services.analytics.gaps import report as gap_report
-from services.analytics.queue import BatchQueue
 from services.analytics.recorder import Event, Recorder
 from services.analytics.store import AnalyticsStore, day_range
 from services.background import Periodic
+from services.batching import BatchQueue
 from services.config import Settings
 from services.errors import InvalidRange
 from services.sessions import iso

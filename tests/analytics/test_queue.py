@@ -1,4 +1,4 @@
-"""The analytics' events off the request path (services/analytics/queue.py): once started,
+"""The analytics' events off the request path (services/batching.py): once started,
 publish returns before anything is written; the events are written in batches in the order
 accepted, with their own times; nothing accepted is lost when the app closes; a report
 reads its own instance's events; a malformed event is dropped alone."""

@@ -1,13 +1,13 @@
-"""The analytics' events off the request path: `put` accepts an event in this process and
-returns at once; a background task hands whatever has gathered meanwhile to `process` as
-one batch, in the order accepted, one batch at a time.
+"""Work taken off the request path: `put` accepts an item in this process and returns at
+once; a background task hands whatever has gathered meanwhile to `process` as one batch, in
+the order accepted, one batch at a time (the analytics' events, Socket.IO's fan-out).
 
 Nothing accepted is lost on a graceful shutdown: `aclose` lets the task finish its batch
-and processes what is left, and an event put after that is processed on the spot. A
-batch that fails (Redis unreachable) is logged and dropped, as the inline sink dropped its
-event before. `flush` waits until everything accepted so far is processed (reports read
-their own instance's writes). When more than `max_pending` wait, `put` helps drain first:
-a slow Redis slows the senders down instead of growing the queue without bound.
+and processes what is left, and an item put after that is processed on the spot (so is one
+put before `start`). A batch whose `process` raises is logged and dropped; `process` does
+its own retrying. `flush` waits until everything accepted so far is processed (reports read
+their own instance's writes). When more than `max_pending` wait, `put` helps drain first: a
+slow Redis slows the senders down instead of growing the queue without bound.
 """
 
 from __future__ import annotations
@@ -97,4 +97,4 @@ class BatchQueue(Generic[T]):
         try:
             await self.process(batch)
         except Exception:
-            log.exception("%s: a batch failed; %d events not counted", self.name, len(batch))
+            log.exception("%s: a batch failed; %d items dropped", self.name, len(batch))
