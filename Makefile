@@ -16,9 +16,6 @@ PLOT   ?=
 BASELINE ?= 7934f6c
 # make test PARALLEL= runs the tests in one process
 PARALLEL ?= -n 2 --dist loadfile
-# schemathesis gives all its operations one test id, which pytest-xdist would run only once:
-# these files run in one process after the others
-SERIAL_TESTS ?= tests/test_contract.py
 # the Redis-heavy tests `make test` runs a second time on a Redis Cluster
 CLUSTER_TESTS ?= tests/test_store.py tests/test_sockets.py tests/test_api_chat.py \
 	tests/agents/test_desk_api.py tests/test_fanout.py
@@ -40,9 +37,7 @@ fleet: $(STAMP) $(VENDOR)
 # Two workers (pytest-xdist, one per core; each file stays on one worker, with its own Redis,
 # browser and servers): most tests wait on servers, browsers and timers rather than compute.
 test: lint $(VENDOR)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -W error::ResourceWarning $(PARALLEL) \
-	  $(addprefix --ignore=,$(SERIAL_TESTS))
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -W error::ResourceWarning $(SERIAL_TESTS)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -W error::ResourceWarning $(PARALLEL)
 	HF_HUB_OFFLINE=1 TEST_REDIS=cluster $(PY) -m pytest -W error::ResourceWarning $(PARALLEL) $(CLUSTER_TESTS)
 
 # ruff (rules in pyproject.toml), mypy (strict on services/), and Spectral's spectral:oas

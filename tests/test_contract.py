@@ -1,8 +1,6 @@
 """schemathesis over the whole served spec, in-process (ASGI): no 5xx, every response
 matches the spec. schemathesis runs the app's lifespan itself, once per process."""
 
-import os
-
 import pytest
 import redis as sync_redis
 import schemathesis
@@ -11,13 +9,6 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app import create_app
 from tests.conftest import make_settings
-
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    pytest.skip(
-        "schemathesis gives every operation one test id, which pytest-xdist runs once: "
-        "run this file in one process (make test does)",
-        allow_module_level=True,
-    )
 
 ADMIN = {"email": "contract-admin@example.com", "password": "contract-pass-1"}
 APP_SETTINGS = make_settings(
