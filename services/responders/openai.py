@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, AsyncStream
 
 from services.config import Settings
 from services.responders.base import Delta, Prompt, Reply, Responder, ResponderError, Usage
@@ -164,22 +164,39 @@ class OpenAIResponder(Responder):
         return parse_task(text, NAME, task, usage)
 
     async def stream(self, prompt: Prompt) -> AsyncGenerator[Delta | Reply, None]:
+        """The reply as it streams. Through the SDK's documented low-level `post` (its auth,
+        timeouts, status errors and SSE decoder) with the request body as we built it and
+        each chunk as its JSON: `chat.completions.create` re-walks the whole request through
+        its TypedDict transform and builds pydantic models for every chunk, which measured
+        6.4-7.0 ms of CPU per streamed reply against 1.7-2.0 ms this way
+        (`python -m bench.model_overhead` measures the whole path)."""
         answer = AnswerStream()
         usage: Usage | None = None
+        body = {**self._request(prompt), "stream": True, "stream_options": {"include_usage": True}}
         try:
-            stream = await self.client.chat.completions.create(
-                **self._request(prompt), stream=True, stream_options={"include_usage": True}
+            stream = await self.client.post(
+                "/chat/completions",
+                body=body,
+                cast_to=object,
+                stream=True,
+                stream_cls=AsyncStream[object],
             )
             async with stream:
                 async for chunk in stream:
-                    if chunk.usage is not None:
-                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                    if not chunk.choices:
+                    if not isinstance(chunk, dict):
+                        raise ValueError("a stream chunk that is not a JSON object")
+                    if isinstance(counts := chunk.get("usage"), dict):
+                        usage = Usage(
+                            int(counts.get("prompt_tokens") or 0),
+                            int(counts.get("completion_tokens") or 0),
+                        )
+                    if not (choices := chunk.get("choices")):
                         continue
-                    delta = chunk.choices[0].delta
-                    if delta.refusal:
+                    delta = choices[0].get("delta") or {}
+                    if delta.get("refusal"):
                         raise ResponderError(NAME, "model refused", retryable=False)
-                    if delta.content and (text := answer.feed(delta.content)):
+                    content = delta.get("content")
+                    if isinstance(content, str) and content and (text := answer.feed(content)):
                         yield Delta(text)
         except ResponderError:
             raise

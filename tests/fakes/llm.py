@@ -27,6 +27,7 @@ from starlette.routing import Route
 @dataclass
 class Behaviour:
     # ok | status | malformed | wrong_schema | not_json | hang | cut | stall | refusal | blocked
+    # | odd_chunks (OpenAI, streaming: JSON events that are not chunk objects, `odd_chunk`)
     mode: str = "ok"
     status: int = 500
     retry_after: str | None = None  # the Retry-After header
@@ -42,6 +43,7 @@ class Behaviour:
     needs_human: bool = False
     sources: list[str] = field(default_factory=list)
     chunk_size: int = 8
+    odd_chunk: Any = None  # mode "odd_chunks": the event sent after the first chunk
     prompt_tokens: int = 42
     completion_tokens: int = 17
 
@@ -220,6 +222,8 @@ class FakeLLM:
             )
 
         events = [chunk({"role": "assistant", "content": ""})]
+        if b.mode == "odd_chunks":
+            events.append(json.dumps(b.odd_chunk))
         if refusal:
             events.append(chunk({"refusal": refusal}))
         else:

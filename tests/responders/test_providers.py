@@ -181,6 +181,19 @@ async def test_failures_map_to_typed_errors(
         assert e.retry_after == 7
 
 
+@pytest.mark.parametrize(
+    "odd",
+    [[1, 2], "text", {"choices": "none"}, {"choices": [{"delta": "x"}]}, {"choices": [7]}],
+    ids=["list", "string", "choices-not-a-list", "delta-not-an-object", "choice-not-an-object"],
+)
+async def test_an_openai_stream_event_that_is_not_a_chunk_is_a_malformed_response(responders, odd):
+    responder, fake = responders("openai")
+    fake.set(mode="odd_chunks", odd_chunk=odd)
+    with pytest.raises(ResponderError) as err:
+        await collect(responder)
+    assert (err.value.reason, err.value.retryable) == ("malformed response", False)
+
+
 async def test_gemini_retry_info_in_the_error_body_is_a_retry_after(responders):
     responder, fake = responders("gemini")
     fake.set(mode="status", status=429, retry_delay="1.5s")
