@@ -43,8 +43,15 @@ def session_for(url: str, chats: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(url, connector=connector, timeout=aiohttp.ClientTimeout(total=60))
 
 
-async def model_alone(url: str, chats: int, messages: int) -> tuple[list[float], int]:
-    body = {"model": "fake", "messages": [{"role": "user", "content": "hello"}]}
+async def model_alone(
+    url: str, chats: int, messages: int, think: float = 0.0
+) -> tuple[list[float], int]:
+    body = {  # as the service asks: a stream, read to its end
+        "model": "fake",
+        "messages": [{"role": "user", "content": "hello"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     latencies: list[float] = []
     errors = 0
     async with session_for(url, chats) as client:
@@ -52,6 +59,8 @@ async def model_alone(url: str, chats: int, messages: int) -> tuple[list[float],
         async def chat() -> None:
             nonlocal errors
             for _ in range(messages):
+                if think:  # the same arrivals as through the service
+                    await asyncio.sleep(think * (0.5 + random.random()))
                 t0 = time.perf_counter()
                 try:
                     async with client.post("/v1/chat/completions", json=body) as res:
@@ -126,7 +135,7 @@ async def main() -> None:
     try:
         await wait_ready(f"http://127.0.0.1:{port}")
         await through_service(f"http://127.0.0.1:{port}", 4, 2)  # warm-up
-        alone, model_errors = await model_alone(model_url, args.chats, args.messages)
+        alone, model_errors = await model_alone(model_url, args.chats, args.messages, args.think)
         started = time.perf_counter()
         ours, errors = await through_service(
             f"http://127.0.0.1:{port}", args.chats, args.messages, args.think
