@@ -7,6 +7,7 @@ record the reply, and tell the session's room.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -181,24 +182,41 @@ class ChatService:
     async def send(
         self, *, session_id: str, user_id: str | None, message: str, origin_sid: str | None = None
     ) -> ChatResult:
-        """Record the customer's message, answer it, escalate if the policy says so."""
+        """Record the customer's message, answer it, escalate if the policy says so.
+
+        What only needs the text runs beside the reads and writes that need the session:
+        the language detection (another process) beside reading the session with its recent
+        transcript (one round trip), the knowledge retrieval (a thread) beside storing the
+        message."""
         text = self.clean(message)
         session_id_var.set(session_id)
-        session = await self.sessions.get(session_id)
-        if session.status == "resolved":  # the customer is back: a new episode with the bot
-            await self.conversations.reopen(session)
-            session = await self.sessions.get(session_id)
-        user_id = user_id or session.user_id
-        user_entry = {
-            "id": new_id(12),
-            "role": "user",
-            "content": text,
-            "timestamp": iso(now_ms()),
-            "userId": user_id,
-        }
-        if self.detector is not None and (detected := await self.detector.detect(text)):
-            user_entry["language"] = detected
-        position = await self.sessions.append(session_id, user_entry)
+        detecting = (
+            asyncio.ensure_future(self.detector.detect(text)) if self.detector is not None else None
+        )
+        grounding: asyncio.Future[Match] | None = None
+        try:
+            session, previous = await self.sessions.get_with_recent(session_id, self.lookback)
+            if session.status == "resolved":  # the customer is back: a new episode with the bot
+                await self.conversations.reopen(session)
+                session, previous = await self.sessions.get_with_recent(session_id, self.lookback)
+            if not session.held:
+                grounding = self._ground(text)
+            user_id = user_id or session.user_id
+            user_entry = {
+                "id": new_id(12),
+                "role": "user",
+                "content": text,
+                "timestamp": iso(now_ms()),
+                "userId": user_id,
+            }
+            if detecting is not None and (detected := await detecting):
+                user_entry["language"] = detected
+            await self.sessions.append(session_id, user_entry)
+        except BaseException:
+            for pending in (detecting, grounding):
+                if pending is not None:
+                    pending.cancel()
+            raise
         self.metrics.messages += 1
         await self.events.publish(
             "message.customer",
@@ -212,9 +230,21 @@ class ChatService:
                 reach = await self.handoff.reach()
                 if not reach.reachable:  # nobody can answer yet: the bot helps meanwhile
                     await self.conversations.customer_wrote(session, user_entry)
-                    return await self._bot_turn(session, user_entry, position, meanwhile=True)
+                    return await self._bot_turn(session, user_entry, previous, meanwhile=True)
             return await self._held(session, user_entry)
-        return await self._bot_turn(session, user_entry, position)
+        return await self._bot_turn(session, user_entry, previous, grounding)
+
+    @property
+    def lookback(self) -> int:
+        """Transcript entries read with a message: the last MAX_CONVERSATION_HISTORY (the
+        model's context) or as many as the escalation policy looks back, if that is more."""
+        return max(self.max_history, self.policy.lookback)
+
+    def _ground(self, text: str) -> asyncio.Future[Match] | None:
+        """The knowledge retrieval for a model's prompt, started (None without grounding)."""
+        if self.grounding is None:
+            return None
+        return asyncio.ensure_future(self.grounding.match(text, self.grounding_k))
 
     def language_of(self, session: Session, detected: str | None = None) -> str:
         """The language of the texts the server writes to this customer: the widget's
@@ -229,13 +259,14 @@ class ChatService:
         self,
         session: Session,
         user_entry: dict[str, Any],
-        position: int,
+        previous: list[dict[str, Any]],
+        grounding: asyncio.Future[Match] | None = None,
         *,
         meanwhile: bool = False,
     ) -> ChatResult:
-        """Ask the responders; escalate if the policy says so (unless a handoff is pending)."""
+        """Ask the responders; escalate if the policy says so (unless a handoff is pending).
+        `previous`: this episode's entries before the message (see `lookback`)."""
         session_id, text, user_id = session.id, user_entry["content"], user_entry["userId"]
-        previous = await self._recent(session, position)
         history = tuple(t for t in map(entry_turn, previous[-self.max_history :]) if t is not None)
         message_id = new_id(12)
         started = time.perf_counter()
@@ -243,7 +274,12 @@ class ChatService:
         detected = user_entry.get("language")
         language = self.language_of(session, detected)
         reply = await self._answer(
-            session_id, message_id, text, history, detected or session.metadata.get("language")
+            session_id,
+            message_id,
+            text,
+            history,
+            detected or session.metadata.get("language"),
+            grounding if grounding is not None else self._ground(text),
         )
         reply, reasons = self._judge(text, reply, previous, detected)
         reach = await self.handoff.reach() if reasons and self.handoff else None
@@ -375,15 +411,6 @@ class ChatService:
         """The customer is typing: the agents holding or watching the conversation see it."""
         await self.conversations.customer_typing(session_id, is_typing)
 
-    async def _recent(self, session: Session, position: int) -> list[dict[str, Any]]:
-        """This episode's entries before `position`: the last MAX_CONVERSATION_HISTORY (the
-        model's context) or as many as the escalation policy looks back, if that is more."""
-        count = max(self.max_history, self.policy.lookback)
-        start = max(session.context_from, position - 1 - count)
-        if position - 2 < start:
-            return []
-        return await self.sessions.transcript(session.id, start, position - 2)
-
     async def _answer(
         self,
         session_id: str,
@@ -391,10 +418,11 @@ class ChatService:
         text: str,
         history: tuple[Turn, ...],
         language: str | None = None,
+        grounding: asyncio.Future[Match] | None = None,
     ) -> Reply | None:
         context: tuple[Source, ...] = ()
-        if self.grounding is not None:
-            match = await self.grounding.match(text, self.grounding_k)
+        if grounding is not None:
+            match = await grounding
             context = tuple(
                 Source(h.entry.id, h.entry.title, h.score, h.entry.url, h.entry.answer)
                 for h in match.hits

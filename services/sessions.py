@@ -106,6 +106,26 @@ class SessionManager:
             raise SessionNotFound(session_id)
         return self.from_fields(session_id, fields)
 
+    async def get_with_recent(
+        self, session_id: str, count: int
+    ) -> tuple[Session, list[dict[str, Any]]]:
+        """The live session and its current episode's last `count` transcript entries (at
+        most), read in one round trip; SessionNotFound as `get`."""
+        fields, length, tail = await self.store.get_with_tail(session_id, count)
+        if not fields or "data" not in fields:
+            raise SessionNotFound(session_id)
+        session = self.from_fields(session_id, fields)
+        first = length - len(tail)  # the index of tail[0] in the transcript
+        recent: list[dict[str, Any]] = []
+        for index, sealed in enumerate(tail, first):
+            if index < session.context_from:
+                continue  # an earlier episode's
+            try:
+                recent.append(self._open(session_id, "message", sealed))
+            except SealError:
+                continue  # sealed under a retired key: unreadable, skip rather than fail
+        return session, recent
+
     def from_fields(self, session_id: str, fields: dict[str, bytes]) -> Session:
         try:
             data = self._open(session_id, "data", fields["data"])

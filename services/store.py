@@ -75,6 +75,18 @@ if KEYS[3] then redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]
 return {n, 0}
 """
 
+# A session's fields, its transcript's length and its last ARGV[1] entries, read together:
+# one round trip, and the length numbers the entries (the keys share a hash tag).
+# Returns {fields as a flat list, length, entries}; {{}, 0, {}} for no session.
+READ_SCRIPT = """
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return {fields, 0, {}} end
+local n = redis.call('LLEN', KEYS[2])
+local tail = {}
+if tonumber(ARGV[1]) > 0 then tail = redis.call('LRANGE', KEYS[2], -tonumber(ARGV[1]), -1) end
+return {fields, n, tail}
+"""
+
 # One lifecycle step, all or nothing.
 # KEYS: session, messages, [queue, active: only when not on a cluster]
 # ARGV: 1 allowed states as ",a,b,"   2 required holder ("" = anyone)   3 new status
@@ -202,6 +214,7 @@ class SessionStore:
         self.backend = backend  # "redis", or "memory" for the in-process fallback
         self.cluster = is_cluster(redis)  # scripts then leave the global sets to a 2nd step
         self._append = redis.register_script(APPEND_SCRIPT)
+        self._read = redis.register_script(READ_SCRIPT)
         self._transition = redis.register_script(TRANSITION_SCRIPT)
 
     def session_key(self, session_id: str) -> str:
@@ -232,6 +245,19 @@ class SessionStore:
     async def get(self, session_id: str) -> dict[str, bytes] | None:
         raw = await self.redis.hgetall(self.session_key(session_id))
         return {_text(k): _raw(v) for k, v in raw.items()} if raw else None
+
+    @guarded
+    async def get_with_tail(
+        self, session_id: str, count: int
+    ) -> tuple[dict[str, bytes] | None, int, list[bytes]]:
+        """The session's fields (None if no session), its transcript's length and the last
+        `count` entries, in one round trip."""
+        keys = [self.session_key(session_id), self.messages_key(session_id)]
+        flat, length, tail = await self._read(keys=keys, args=[max(0, count)])
+        if not flat:
+            return None, 0, []
+        fields = {_text(flat[i]): _raw(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return fields, int(length), [_raw(m) for m in tail]
 
     @guarded
     async def append(self, session_id: str, entry: bytes, ttl_ms: int) -> int | None:

@@ -2,8 +2,14 @@
 
 import asyncio
 
+import pytest
+
 from services import keys
-from tests.conftest import new_session
+from services.crypto import Sealer, new_key
+from services.errors import SessionNotFound
+from services.sessions import SessionManager
+from services.store import SessionStore
+from tests.conftest import delete_prefix, new_session, unique_prefix
 
 
 async def test_nothing_readable_in_redis(server_factory, redis):
@@ -66,3 +72,33 @@ async def test_sessions_are_still_readable_after_a_restart_with_the_same_key(ser
     async with second.client() as api:
         history = (await api.get(f"/api/v1/chat/history/{sid}")).json()["history"]
     assert history[0]["content"] == "remember me"
+
+
+async def test_a_message_reads_the_session_and_its_current_episodes_recent_entries_at_once(
+    redis,
+):
+    prefix = unique_prefix("recent")
+    sessions = SessionManager(
+        SessionStore(redis, prefix), Sealer.from_setting(new_key()), ttl_ms=60_000
+    )
+    try:
+        session = await sessions.create(user_id="u")
+        for i in range(6):
+            await sessions.append(session.id, {"role": "user", "content": f"m{i}"})
+
+        async def recent(count: int) -> list[str]:
+            found, entries = await sessions.get_with_recent(session.id, count)
+            assert found.id == session.id
+            return [e["content"] for e in entries]
+
+        assert await recent(3) == ["m3", "m4", "m5"]
+        assert await recent(10) == [f"m{i}" for i in range(6)]
+        assert await recent(0) == []
+        # a new episode began at entry 4: the earlier ones are not this conversation's context
+        await redis.hset(keys.session_key(prefix, session.id), "contextFrom", 4)
+        assert await recent(3) == ["m4", "m5"]
+        assert await recent(10) == ["m4", "m5"]
+        with pytest.raises(SessionNotFound):
+            await sessions.get_with_recent("no-such-session", 3)
+    finally:
+        await delete_prefix(redis, prefix)

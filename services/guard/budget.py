@@ -16,6 +16,7 @@ most one reply each: a check, not a lock.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable
@@ -114,13 +115,18 @@ class TokenBudget:
         tokens = usage.total_tokens
         if tokens <= 0:
             return
+        writes = [self._charge_day(tokens)]
+        if session_id:  # another hash slot on a cluster: a second call, at the same time
+            writes.append(self._charge(keys=[self.session_key(session_id)], args=[tokens]))
+        for outcome in await asyncio.gather(*writes, return_exceptions=True):
+            if isinstance(outcome, RedisError):
+                log.warning("token usage not recorded", extra={"error": type(outcome).__name__})
+            elif isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _charge_day(self, tokens: int) -> None:
         key = self.daily_key()
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.incrby(key, tokens)
-                pipe.expire(key, DAY_TTL_S)
-                await pipe.execute()
-            if session_id:
-                await self._charge(keys=[self.session_key(session_id)], args=[tokens])
-        except RedisError as exc:
-            log.warning("token usage not recorded", extra={"error": type(exc).__name__})
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incrby(key, tokens)
+            pipe.expire(key, DAY_TTL_S)
+            await pipe.execute()
