@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import aiohttp
 
@@ -78,9 +79,11 @@ async def model_alone(
 
 async def through_service(
     url: str, chats: int, messages: int, think: float = 0.0
-) -> tuple[list[float], int]:
+) -> tuple[list[float], int, Counter[str]]:
+    """Latencies, errors, and what each error was (status and provider, or the exception)."""
     latencies: list[float] = []
     errors = 0
+    kinds: Counter[str] = Counter()
     async with session_for(url, chats) as client:
 
         async def chat(i: int) -> None:
@@ -102,14 +105,19 @@ async def through_service(
                     ) as res:
                         reply = await res.json(content_type=None)
                         ok = res.status == 200 and reply.get("provider") == "openai"
-                except aiohttp.ClientError:  # a connection dropped under load: counted
+                except aiohttp.ClientError as exc:  # a connection dropped under load: counted
                     errors += 1
+                    kinds[type(exc).__name__] += 1
                     continue
                 latencies.append((time.perf_counter() - t0) * 1000)
-                errors += not ok
+                if not ok:
+                    errors += 1
+                    reasons = reply.get("escalation", {}).get("reasons", [])
+                    rules = ",".join(r.get("rule", "?") for r in reasons)
+                    kinds[f"{res.status} {reply.get('provider')} {rules}".strip()] += 1
 
         await asyncio.gather(*(chat(i) for i in range(chats)))
-    return latencies, errors
+    return latencies, errors, kinds
 
 
 async def main() -> None:
@@ -137,7 +145,7 @@ async def main() -> None:
         await through_service(f"http://127.0.0.1:{port}", 4, 2)  # warm-up
         alone, model_errors = await model_alone(model_url, args.chats, args.messages, args.think)
         started = time.perf_counter()
-        ours, errors = await through_service(
+        ours, errors, kinds = await through_service(
             f"http://127.0.0.1:{port}", args.chats, args.messages, args.think
         )
         elapsed = time.perf_counter() - started
@@ -155,6 +163,7 @@ async def main() -> None:
             "p99": round(percentile(ours, 0.99) - percentile(alone, 0.99), 2),
         },
         "errors": errors,
+        "error_kinds": dict(kinds),
         "model_alone_errors": model_errors,
         "load": {
             "chats": args.chats,
