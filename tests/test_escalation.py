@@ -1,6 +1,7 @@
 """The escalation rules, each positive and negative: through the policy, then end to end
 over REST and Socket.IO on a real server (the demo knowledge base, real Redis)."""
 
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from bench.escalation_eval import conversations, evaluate, load_set
 from services.config import Settings
 from services.escalation import EscalationPolicy
+from services.escalation.text import TYPO_RATIO, similarity, typo_of
 from services.keys import session_key
 from services.responders.base import Reply
 from tests.conftest import HEALTH_DETAIL, new_session
@@ -310,3 +312,28 @@ async def test_socket_repeated_question_escalates_and_routine_does_not(customer)
         assert reply_["needsEscalation"] is False, message
     again = await ask(customer, sid, "how do I track my parcel", 4)
     assert [r["rule"] for r in again["escalation"]["reasons"]] == ["repeated_failure"]
+
+
+@pytest.mark.parametrize(
+    ("word", "other"),
+    [
+        ("shipping", "shiping"),  # a letter left out
+        ("password", "pasword"),
+        ("refund", "refunds"),
+        ("order", "odrer"),  # letters swapped: below the ratio
+        ("track", "trick"),
+        ("a", "ab"),
+        ("delivery", "delivered"),
+        ("international", "internationally"),
+        ("cancel", "parcel"),
+    ],
+)
+def test_a_typo_counts_as_the_same_word_exactly_as_difflib_says(word, other):
+    expected = SequenceMatcher(None, word, other).ratio() >= TYPO_RATIO
+    assert typo_of(word, other) is expected
+    assert typo_of(other, word) is expected
+
+
+def test_a_repeated_question_with_typos_is_still_the_same_question():
+    assert similarity("how long does shipping take", "how long does shiping take") >= 0.8
+    assert similarity("how long does shipping take", "can I pay with paypal") == 0.0

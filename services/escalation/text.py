@@ -59,14 +59,23 @@ def content_tokens(text: str) -> list[str]:
     return [t for t in normalise(text).split() if t not in FILLERS]
 
 
+TYPO_RATIO = 0.85  # difflib's ratio at which two words count as one, mistyped
+
+
+def typo_of(word: str, other: str) -> bool:
+    """Whether two words are one, mistyped (difflib ratio >= TYPO_RATIO). The ratio is
+    2 * matches / total length: the cheap upper bounds (lengths alone, then the letters in
+    common) settle most pairs before the full match, with the same answer."""
+    if 2 * min(len(word), len(other)) < TYPO_RATIO * (len(word) + len(other)):
+        return False
+    matcher = SequenceMatcher(None, word, other)
+    return matcher.quick_ratio() >= TYPO_RATIO and matcher.ratio() >= TYPO_RATIO
+
+
 def similarity(a: str, b: str) -> float:
     """Jaccard similarity of the two texts' content words, a typo counting as the same word."""
     ta, tb = set(content_tokens(a)), set(content_tokens(b))
     if not ta or not tb:
         return 0.0
-    same = sum(
-        1
-        for word in ta
-        if word in tb or any(SequenceMatcher(None, word, other).ratio() >= 0.85 for other in tb)
-    )
+    same = sum(1 for word in ta if word in tb or any(typo_of(word, other) for other in tb))
     return same / (len(ta) + len(tb) - same)
