@@ -92,6 +92,12 @@ def gap_reason(reply: Reply | None, reasons: list[Reason]) -> str | None:
     return None
 
 
+def _observed(done: asyncio.Future[Any]) -> None:
+    """Mark a background result's failure as seen (the work that needs it handles it)."""
+    if not done.cancelled():
+        done.exception()
+
+
 def source_dict(source: Source) -> dict[str, Any]:
     data: dict[str, Any] = {"id": source.id, "title": source.title, "score": round(source.score, 4)}
     if source.url:
@@ -118,6 +124,7 @@ class ChatService:
         max_message_length: int,
         grounding: Grounding | None = None,
         grounding_k: int = 3,
+        context_in_prompt: bool = True,
         notifier: Notifier | None = None,
         conversations: ConversationService | None = None,
         handoff: Handoff | None = None,
@@ -134,8 +141,11 @@ class ChatService:
         self.metrics = metrics
         self.max_history = max_history
         self.max_message_length = max_message_length
-        self.grounding = grounding
+        self.grounding = grounding  # the knowledge retrieval, started as a message arrives
         self.grounding_k = grounding_k
+        # models read the retrieved entries in their prompt; the built-in engine, which is
+        # the retrieval, finds its own match already computed (KnowledgeService.match)
+        self.context_in_prompt = context_in_prompt
         self.notifier: Notifier = notifier or SilentNotifier()
         self.handoff = handoff
         self.teams = teams
@@ -241,7 +251,7 @@ class ChatService:
         return max(self.max_history, self.policy.lookback)
 
     def _ground(self, text: str) -> asyncio.Future[Match] | None:
-        """The knowledge retrieval for a model's prompt, started (None without grounding)."""
+        """The knowledge retrieval for this text, started (None without a knowledge base)."""
         if self.grounding is None:
             return None
         return asyncio.ensure_future(self.grounding.match(text, self.grounding_k))
@@ -421,12 +431,14 @@ class ChatService:
         grounding: asyncio.Future[Match] | None = None,
     ) -> Reply | None:
         context: tuple[Source, ...] = ()
-        if grounding is not None:
+        if grounding is not None and self.context_in_prompt:
             match = await grounding
             context = tuple(
                 Source(h.entry.id, h.entry.title, h.score, h.entry.url, h.entry.answer)
                 for h in match.hits
             )
+        elif grounding is not None:  # the built-in engine meets a failure itself, as an answer
+            grounding.add_done_callback(_observed)
         prompt = Prompt(
             message=text,
             history=history,

@@ -18,6 +18,7 @@ import json
 import logging
 import time
 import zlib
+from collections import OrderedDict
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +40,7 @@ from services.knowledge.model import Engine, Entry, KnowledgeBase, Match
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0
+MATCH_MEMO = 512  # recent questions whose match is kept (a few hundred KB at most)
 SUPERSEDED_TTL = 3600  # seconds a replaced version stays in Redis for instances still catching up
 
 
@@ -117,6 +119,10 @@ class KnowledgeService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
+        # (question, k) -> (the engine that matched it, its match): see `match`
+        self._matches: OrderedDict[tuple[str, int], tuple[Engine, asyncio.Future[Match]]] = (
+            OrderedDict()
+        )
 
     # -- keys ------------------------------------------------------------------------
     @property
@@ -157,10 +163,34 @@ class KnowledgeService:
 
     # -- reading -----------------------------------------------------------------------
     async def match(self, text: str, k: int | None = None) -> Match:
+        """The engine's match for a question, in a worker thread. The same question with the
+        same `k` shares one computation while the engine serves (MATCH_MEMO recent ones): a
+        message's retrieval starts while the message is being stored, and the responder that
+        asks for it next finds it done or on its way; a question asked again is not
+        classified twice."""
         engine = self.engine  # one reference: a swap never tears a request
         if engine is None:
             raise RuntimeError("knowledge engine not started")
-        return await asyncio.to_thread(engine.match, text, k or self.settings.retrieval_top_k)
+        key = (text, k or self.settings.retrieval_top_k)
+        loop = asyncio.get_running_loop()
+        known = self._matches.get(key)
+        if known is not None and known[0] is engine and known[1].get_loop() is loop:
+            self._matches.move_to_end(key)
+            computing = known[1]
+        else:
+            computing = asyncio.ensure_future(asyncio.to_thread(engine.match, *key))
+            self._matches[key] = (engine, computing)
+            if len(self._matches) > MATCH_MEMO:
+                self._matches.popitem(last=False)
+
+            def forget_failure(done: asyncio.Future[Match]) -> None:
+                if (done.cancelled() or done.exception() is not None) and (
+                    self._matches.get(key, (None, None))[1] is done
+                ):
+                    del self._matches[key]
+
+            computing.add_done_callback(forget_failure)
+        return await asyncio.shield(computing)  # one caller's cancellation is not the others'
 
     async def search(self, q: str, k: int = 5) -> dict[str, Any]:
         """What the engine retrieves for a message and why (scores), for admins."""
@@ -289,6 +319,7 @@ class KnowledgeService:
     async def _install(self, kb: KnowledgeBase, trained: tuple[Engine, float, str]) -> None:
         # no await between these: requests see the old engine or the new one, never a mix
         self.engine, self.train_seconds, self.version = trained
+        self._matches.clear()  # the old engine's answers (and the engine itself) go
         self.kb, self.trained_at = kb, time.time()
         log.info(
             "knowledge ready",
