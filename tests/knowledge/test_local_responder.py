@@ -1,6 +1,8 @@
 """The embedded responder: the best entry's answer, its confidence and source; escalate
 topics hand over; out of scope is a polite refusal with low confidence."""
 
+import asyncio
+
 import pytest
 
 from services.knowledge.service import KnowledgeService
@@ -68,3 +70,34 @@ async def test_an_article_passage_answers_when_no_intent_fits(tmp_path):
     assert reply.text.startswith("Wipe leather boots")
     assert reply.sources[0].url == "https://acme.example/care#caring-for-leather-boots"
     assert 0 < reply.confidence <= 1
+
+
+async def test_a_question_is_classified_once_while_the_same_engine_serves():
+    knowledge = KnowledgeService(make_settings())
+    await knowledge.start()
+    try:
+        asked: list[tuple[str, int]] = []
+
+        def counting(engine):
+            match = engine.match
+
+            def counted(text, k):
+                asked.append((text, k))
+                return match(text, k)
+
+            engine.match = counted
+
+        counting(knowledge.engine)
+        first, again = await asyncio.gather(
+            knowledge.match("where is my parcel"), knowledge.match("where is my parcel")
+        )
+        assert first is again and await knowledge.match("where is my parcel") is first
+        await knowledge.match("where is my parcel", 5)  # another k: another computation
+        assert len(asked) == 2
+        await knowledge.replace(knowledge.kb)  # a new engine answers afresh
+        await knowledge.wait_idle()
+        counting(knowledge.engine)
+        assert (await knowledge.match("where is my parcel")).entry.id == first.entry.id
+        assert len(asked) == 3
+    finally:
+        await knowledge.aclose()
