@@ -48,41 +48,14 @@
     els.announcer.appendChild(el("p", null, text));
   }
 
-  class ApiError extends Error {
-    constructor(status, body, retryAfter) {
-      body = isObject(body) ? body : {};
-      super(typeof body.detail === "string" ? body.detail : typeof body.title === "string" ? body.title : "HTTP " + status);
-      this.status = status;
-      this.problem = body;
-      this.retryAfter = retryAfter;
-    }
-  }
-
-  async function api(method, path, body, options) {
-    const auth = !(options && options.auth === false);
-    const token = state.token;
-    const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (auth && token) headers.Authorization = "Bearer " + token;
-    let res;
-    try {
-      res = await fetch(API + path, { method, headers, cache: "no-store", body: body === undefined ? undefined : JSON.stringify(body) });
-    } catch (err) {
-      throw new ApiError(0, { detail: "The server could not be reached. Check the connection and try again." });
-    }
-    let data = null;
-    try { data = await res.json(); } catch (err) { data = null; }
-    if (res.ok) return isObject(data) ? data : {};
-    if (res.status === 401 && auth && token && token === state.token) {
-      signedOut("Your sign-in has expired or was ended. Please sign in again.", true);
-    }
-    throw new ApiError(res.status, data, res.headers.get("Retry-After"));
-  }
-
+  const { ApiError } = window.SupportApi;
+  const api = window.SupportApi.client({
+    token: () => state.token,
+    expired: () => signedOut("Your sign-in has expired or was ended. Please sign in again.", true),
+    unreachable: () => "The server could not be reached. Check the connection and try again.",
+  });
   function problemText(err, fallback) {
-    const detail = err && err.problem && err.problem.detail;
-    if (err && err.status === 0) return err.message;
-    return typeof detail === "string" && detail ? detail : fallback || "Something went wrong; please try again.";
+    return window.SupportApi.problemText(err, fallback || "Something went wrong; please try again.");
   }
 
   // --- numbers ---------------------------------------------------------------------------------

@@ -205,45 +205,14 @@
   }
 
   // --- REST ---------------------------------------------------------------------------------------
-  class ApiError extends Error {
-    constructor(status, problem, retryAfter) {
-      const body = isObject(problem) ? problem : {};
-      super(typeof body.detail === "string" ? body.detail : typeof body.title === "string" ? body.title : "HTTP " + status);
-      this.status = status;
-      this.problem = body;
-      this.code = body.code;
-      this.retryAfter = retryAfter;
-    }
-  }
-
-  async function api(method, path, body, options) {
-    const auth = !(options && options.auth === false);
-    const token = state.token;
-    const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (auth && token) headers.Authorization = "Bearer " + token;
-    let res;
-    try {
-      res = await fetch(API + path, {
-        method, headers, cache: "no-store", body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (err) {
-      throw new ApiError(0, { detail: tr("console.unreachable") });
-    }
-    let data = null;
-    try { data = await res.json(); } catch (err) { data = null; }
-    if (res.ok) return isObject(data) ? data : {};
-    const error = new ApiError(res.status, data, res.headers.get("Retry-After"));
-    if (res.status === 401 && auth && token && token === state.token) {
-      signedOut(tr("console.signin_expired_or_ended"), true);
-    }
-    throw error;
-  }
-
+  const { ApiError } = window.SupportApi;
+  const api = window.SupportApi.client({
+    token: () => state.token,
+    expired: () => signedOut(tr("console.signin_expired_or_ended"), true),
+    unreachable: () => tr("console.unreachable"),
+  });
   function problemText(err, fallback) {
-    if (err && err.status === 0) return err.message;
-    const detail = err && err.problem && err.problem.detail;
-    return typeof detail === "string" && detail ? detail : fallback || tr("console.went_wrong");
+    return window.SupportApi.problemText(err, fallback || tr("console.went_wrong"));
   }
 
   // --- sign in and out ------------------------------------------------------------------------------
