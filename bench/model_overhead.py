@@ -40,7 +40,9 @@ def start_model(port: int, latency: float) -> subprocess.Popen:
 def session_for(url: str, chats: int) -> aiohttp.ClientSession:
     """aiohttp, not httpx: httpx's pool slows down with hundreds of connections (it scans
     them for every request), which made the fake model "alone" take seconds at 200 chats."""
-    connector = aiohttp.TCPConnector(limit=chats, limit_per_host=chats)
+    # a connection idle for 4 s is not reused: uvicorn closes idle ones after 5 s, and a
+    # request sent as it does so fails (ClientOSError) before reaching the service
+    connector = aiohttp.TCPConnector(limit=chats, limit_per_host=chats, keepalive_timeout=4)
     return aiohttp.ClientSession(url, connector=connector, timeout=aiohttp.ClientTimeout(total=60))
 
 
