@@ -99,6 +99,8 @@ public/vendor/chart.umd.min.js: $(NODE)
 bench: $(TESTS)
 	$(PY) -m bench.rest_load
 	$(PY) -m bench.model_overhead
+	$(PY) -m bench.framework_cost
+	$(PY) -m bench.sdk_cost
 	nice -n 5 $(PY) -m bench.socket_idle
 	$(PY) -m bench.socket_rate
 	$(PY) -m bench.fleet_load

@@ -1,8 +1,9 @@
 """`make bench` (P2): our latency on top of the model's. The fake model answers after a fixed
 200 ms (bench/fake_model.py, its own process); C concurrent chats send M messages each through
 the real server (production settings, the OpenAI responder pointed at the fake). The same
-concurrency straight at the fake model gives the model's own latency; the difference at p50
-and p99 is what the service adds (sealing, Redis, classification, the SDK call, Connexion).
+chats straight at the fake model (the same streamed request, read to its end, with the same
+pauses) give the model's own latency; the difference at p50 and p99 is what the service
+adds (sealing, Redis, classification, the SDK call, Connexion).
 With no `--think` every chat sends its next message as soon as the last is answered: 200
 chats then ask for about 1,000 messages/s, more than one instance's CPU gives, and the
 difference is mostly queueing; `--think 5` (a person reading and typing) measures the
