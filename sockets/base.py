@@ -4,6 +4,7 @@ every failure turned into an `error {message, code}` event that leaves the conne
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 import socketio
@@ -15,11 +16,16 @@ from services.sessions import new_id
 from sockets.validation import EventSchemas
 
 log = logging.getLogger(__name__)
+# The event's own count, while its handler may still make it with its own (`hit_with_event`).
+_uncounted: ContextVar[str | None] = ContextVar("uncounted_socket_event", default=None)
 
 
 class EventNamespace(socketio.AsyncNamespace):
     prefix = ""  # schema names of this namespace's events start with it (see validation.py)
     event_limit = "socket_events"  # the rate limit of its events (services/guard/limits.py)
+    # events whose handler counts the event together with its own limit, in one round trip
+    # (`hit_with_event`); one that fails before it does is counted on its way out
+    counted_by_handler: frozenset[str] = frozenset()
 
     def __init__(self, namespace: str, container: Any, schemas: EventSchemas) -> None:
         super().__init__(namespace)
@@ -28,6 +34,16 @@ class EventNamespace(socketio.AsyncNamespace):
 
     def check(self, event: str, data: Any) -> dict[str, Any]:
         return self.schemas.check(self.prefix + event, data)
+
+    async def hit_with_event(self, kind: str, key: str) -> None:
+        """Count `kind` for `key`, and the event itself if its count is still pending."""
+        event_key = _uncounted.get()
+        _uncounted.set(None)
+        limits = self.container.limits
+        if event_key is None:
+            await limits.hit(kind, key)
+        else:
+            await limits.hit_many([(self.event_limit, event_key), (kind, key)])
 
     async def fail(
         self, sid: str, code: str, message: str, extensions: dict[str, Any] | None = None
@@ -56,22 +72,42 @@ class EventNamespace(socketio.AsyncNamespace):
         if event in ("connect", "disconnect"):
             return await super().trigger_event(event, *args)
         sid = args[0]
-        try:  # every event of a connection counts, unknown ones too
-            await self.container.limits.hit(self.event_limit, self.namespace + sid)
-        except DomainError as exc:
-            await self.fail(sid, exc.code, exc.detail, exc.extensions)
-            return None
         handler = getattr(self, "on_" + event.replace("-", "_"), None)
+        deferred = handler is not None and event in self.counted_by_handler
+        _uncounted.set(self.namespace + sid if deferred else None)
+        if not deferred:
+            try:  # every event of a connection counts, unknown ones too
+                await self.container.limits.hit(self.event_limit, self.namespace + sid)
+            except DomainError as exc:
+                await self.fail(sid, exc.code, exc.detail, exc.extensions)
+                return None
         if handler is None:
             await self.fail(sid, "UNKNOWN_EVENT", f"unknown event {event[:64]!r}")
             return None
         try:
             async with self.container.inflight.track():  # a stopping instance lets it finish
-                return await handler(sid, args[1] if len(args) > 1 else None)
+                result = await handler(sid, args[1] if len(args) > 1 else None)
         except DomainError as exc:
+            exc = await self._count_if_uncounted() or exc  # over the limit: as if counted first
             log.info("socket event refused", extra={"event": event, "code": exc.code})
             await self.fail(sid, exc.code, exc.detail, exc.extensions)
         except Exception:
             log.exception("socket event failed", extra={"event": event})
+            await self._count_if_uncounted()
             await self.fail(sid, "INTERNAL_ERROR", "Something went wrong; please try again.")
+        else:  # a handler that answered without counting its event: counted now
+            await self._count_if_uncounted()
+            return result
+        return None
+
+    async def _count_if_uncounted(self) -> DomainError | None:
+        """Count the event if its handler did not; the refusal when that was one too many."""
+        event_key = _uncounted.get()
+        if event_key is None:
+            return None
+        _uncounted.set(None)
+        try:
+            await self.container.limits.hit(self.event_limit, event_key)
+        except DomainError as exc:
+            return exc
         return None

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 class ChatNamespace(EventNamespace):
     """Customers, on `/`."""
 
+    counted_by_handler = frozenset({"send-message"})  # with the session's messages limit
+
     def __init__(self, container: Any, schemas: EventSchemas) -> None:
         super().__init__("/", container, schemas)
         self.addresses: dict[str, str] = {}  # client address of each socket (rate limits)
@@ -95,7 +97,7 @@ class ChatNamespace(EventNamespace):
 
     async def on_send_message(self, sid: str, data: Any) -> None:
         data = self.check("send-message", data)
-        await self.container.limits.hit("messages", data["sessionId"])
+        await self.hit_with_event("messages", data["sessionId"])
         room = session_room(data["sessionId"])
         joined = room in self.rooms(sid)
         if not joined:

@@ -265,6 +265,30 @@ async def test_socket_events_per_connection_stay_connected(server_factory: Any) 
         await client.close()
 
 
+async def test_messages_count_as_socket_events_even_when_refused_by_validation(
+    server_factory: Any,
+) -> None:
+    """send-message counts its event with the session's messages limit in one call; one the
+    schema refuses still counts, and over the limit it is refused as rate-limited."""
+    srv = await server_factory(rate_limit_socket_events="3/2 second")
+    client = await customer(srv.url)
+    try:
+        await client.emit("join-chat", {"userId": "u1"})  # 1
+        joined = await client.wait_for("chat-joined")
+        await client.emit("send-message", {"sessionId": joined["sessionId"], "message": "hi"})  # 2
+        await client.wait_for("message-received", lambda m: m.get("isBot"))
+        await client.emit("send-message", {"sessionId": joined["sessionId"]})  # 3: no message
+        invalid = await client.wait_for("error")
+        assert invalid["code"] != "RATE_LIMITED"
+        client.received["error"].clear()
+        await client.emit("send-message", {"sessionId": joined["sessionId"]})  # 4: over
+        refused = await client.wait_for("error")
+        assert refused["code"] == "RATE_LIMITED" and refused["retryAfter"] >= 1
+        assert client.sio.connected
+    finally:
+        await client.close()
+
+
 async def test_socket_sessions_and_messages(server_factory: Any) -> None:
     srv = await server_factory(rate_limit_sessions="1/10 second", rate_limit_messages="1/10 second")
     client = await customer(srv.url)
