@@ -112,7 +112,9 @@ def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "app_env": "test",
         "admin_api_key": TEST_ADMIN_KEY,
-        "redis_url": redis_url(),
+        # the session's Redis only when the caller names none: a process outside pytest (a
+        # subprocess a test runs) would otherwise start one and never stop it
+        "redis_url": overrides["redis_url"] if "redis_url" in overrides else redis_url(),
         "redis_cluster": on_cluster(),
         "redis_key_prefix": unique_prefix(),
         "session_encryption_key": TEST_KEY,
