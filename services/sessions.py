@@ -101,7 +101,9 @@ class SessionManager:
 
     async def get(self, session_id: str) -> Session:
         """The live session, or SessionNotFound (unknown, expired, or not ours to open)."""
-        fields = await self.store.get(session_id)
+        return self._live(session_id, await self.store.get(session_id))
+
+    def _live(self, session_id: str, fields: dict[str, bytes] | None) -> Session:
         if not fields or "data" not in fields:
             raise SessionNotFound(session_id)
         return self.from_fields(session_id, fields)
@@ -112,19 +114,9 @@ class SessionManager:
         """The live session and its current episode's last `count` transcript entries (at
         most), read in one round trip; SessionNotFound as `get`."""
         fields, length, tail = await self.store.get_with_tail(session_id, count)
-        if not fields or "data" not in fields:
-            raise SessionNotFound(session_id)
-        session = self.from_fields(session_id, fields)
-        first = length - len(tail)  # the index of tail[0] in the transcript
-        recent: list[dict[str, Any]] = []
-        for index, sealed in enumerate(tail, first):
-            if index < session.context_from:
-                continue  # an earlier episode's
-            try:
-                recent.append(self._open(session_id, "message", sealed))
-            except SealError:
-                continue  # sealed under a retired key: unreadable, skip rather than fail
-        return session, recent
+        session = self._live(session_id, fields)
+        earlier = max(0, session.context_from - (length - len(tail)))  # an earlier episode's
+        return session, self._open_entries(session_id, tail[earlier:])
 
     def from_fields(self, session_id: str, fields: dict[str, bytes]) -> Session:
         try:
@@ -177,10 +169,13 @@ class SessionManager:
     async def transcript(
         self, session_id: str, start: int = 0, end: int = -1
     ) -> list[dict[str, Any]]:
+        return self._open_entries(session_id, await self.store.messages(session_id, start, end))
+
+    def _open_entries(self, session_id: str, sealed: list[bytes]) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = []
-        for sealed in await self.store.messages(session_id, start, end):
+        for value in sealed:
             try:
-                entries.append(self._open(session_id, "message", sealed))
+                entries.append(self._open(session_id, "message", value))
             except SealError:
                 continue  # sealed under a retired key: unreadable, skip rather than fail
         return entries

@@ -169,7 +169,7 @@ class OpenAIResponder(Responder):
         each chunk as its JSON: `chat.completions.create` re-walks the whole request through
         its TypedDict transform and builds pydantic models for every chunk, which measured
         6.4-7.0 ms of CPU per streamed reply against 1.7-2.0 ms this way
-        (`python -m bench.model_overhead` measures the whole path)."""
+        (`python -m bench.sdk_cost`)."""
         answer = AnswerStream()
         usage: Usage | None = None
         body = {**self._request(prompt), "stream": True, "stream_options": {"include_usage": True}}
