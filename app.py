@@ -36,6 +36,7 @@ from handlers.middleware import (
     split_traffic,
 )
 from handlers.observe import HttpObserver, MetricsServer, RouteTemplates
+from handlers.validation import validator_map
 from services.analytics.clock import Clock
 from services.config import Settings, load_settings
 from services.container import Container
@@ -90,7 +91,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 await close_redis_manager(sio)
             gc.unfreeze()
 
-    api = connexion.AsyncApp(__name__, specification_dir=ROOT / "openapi", lifespan=lifespan)
+    api = connexion.AsyncApp(
+        __name__,
+        specification_dir=ROOT / "openapi",
+        lifespan=lifespan,
+        validator_map=validator_map(),
+    )
     validate_responses = not settings.is_production
     api.add_api(
         spec,

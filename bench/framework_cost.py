@@ -5,7 +5,7 @@ handler's rate-limit call replaced by ones that do nothing, so only the framewor
 is timed (no HTTP parsing, no network). This is the part of P1's "full path" that the
 same-work baseline (bench/samework_app.py) does not pay.
 
-    python -m bench.framework_cost [--requests 3000] [--profile]
+    python -m bench.framework_cost [--requests 3000] [--profile [--sort cumulative]]
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--profile", action="store_true", help="print where the time goes")
+    parser.add_argument("--sort", default="tottime", help="the profile's order (cumulative, …)")
     args = parser.parse_args()
     redis_url, prefix, env = bench_env()
     os.environ.update(env)
@@ -135,7 +136,7 @@ def main() -> None:
         delete_keys(redis_url, prefix)
     print(json.dumps({"framework_cost": result}, indent=2))
     if profile is not None:
-        pstats.Stats(profile).strip_dirs().sort_stats("tottime").print_stats(30)
+        pstats.Stats(profile).strip_dirs().sort_stats(args.sort).print_stats(40)
 
 
 if __name__ == "__main__":
