@@ -1,5 +1,5 @@
-"""Request bodies: the compiled validator only ever accepts what Connexion's own accepts, and
-a body it refuses gets Connexion's verdict and words."""
+"""Request bodies and socket payloads: the compiled check only ever accepts what the full
+validator accepts, and a payload it refuses gets the full validator's verdict and words."""
 
 from __future__ import annotations
 
@@ -7,15 +7,21 @@ from typing import Any
 
 import pytest
 from connexion.exceptions import BadRequestProblem
+from connexion.json_schema import Draft4RequestValidator
 from connexion.spec import Specification
 from connexion.validators import JSONRequestBodyValidator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.validation import CompiledJSONBodyValidator, compiled
-from services.contract import api_spec
+from handlers.validation import CompiledJSONBodyValidator
+from services.compiled_schema import compiled
+from services.contract import api_spec, resolved_schema
+from services.errors import InvalidPayload
+from sockets.validation import EVENT_SCHEMAS as EVENTS
+from sockets.validation import EventSchemas
 
-SPEC = Specification.from_dict(api_spec(4000))
+SPEC_DOC = api_spec(4000)
+SPEC = Specification.from_dict(SPEC_DOC)
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
@@ -135,3 +141,35 @@ def test_a_refused_body_keeps_connexions_words():
     assert (
         verdict(CompiledJSONBodyValidator, schema, {"sessionId": "x" * 32, "message": "hi"}) is None
     )
+
+
+# -- socket events: the same schemas, the same rule ---------------------------------------
+EVENT_SCHEMAS = {event: resolved_schema(name, SPEC_DOC) for event, name in EVENTS.items()}
+COMPILED_EVENTS = sorted(e for e, schema in EVENT_SCHEMAS.items() if compiled(schema) is not None)
+CHECKS = EventSchemas(SPEC_DOC)
+
+
+def event_verdict(event: str, payload: Any, fast: bool) -> str | None:
+    if fast:
+        try:
+            CHECKS.check(event, payload)
+        except InvalidPayload as exc:
+            return str(exc)
+        return None
+    error = next(iter(Draft4RequestValidator(EVENT_SCHEMAS[event]).iter_errors(payload)), None)
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "payload"
+    return f"{event}: {where}: {error.message[:200]}"
+
+
+def test_most_socket_events_are_compiled():
+    assert {"send-message", "join-chat", "typing"} <= set(COMPILED_EVENTS)
+
+
+@pytest.mark.parametrize("event", COMPILED_EVENTS)
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_socket_events_get_jsonschemas_verdict(event, data):
+    payload = data.draw(bodies(EVENT_SCHEMAS[event]))
+    assert event_verdict(event, payload, fast=True) == event_verdict(event, payload, fast=False)
