@@ -22,6 +22,7 @@ UNSHARED = frozenset(
 
 Check = Callable[[Any], Any]  # raises fastjsonschema.JsonSchemaException when not valid
 Refused = fastjsonschema.JsonSchemaException
+KEPT = 512  # schemas remembered (an app has a few dozen; tests build many apps)
 _compiled: dict[int, tuple[dict[str, Any], Check | None]] = {}
 
 
@@ -46,6 +47,8 @@ def compiled(schema: dict[str, Any]) -> Check | None:
             check = fastjsonschema.compile(schema, use_default=False, use_formats=False)
         except fastjsonschema.JsonSchemaDefinitionException:
             check = None
+    if len(_compiled) >= KEPT:  # the oldest goes: a later call compiles it again
+        del _compiled[next(iter(_compiled))]
     _compiled[id(schema)] = (schema, check)  # the schema is kept, so its id stays its own
     return check
 

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handlers.validation import CompiledJSONBodyValidator
-from services.compiled_schema import compiled
+from services import compiled_schema
+from services.compiled_schema import accepts, compiled
 from services.contract import api_spec, resolved_schema
 from services.errors import InvalidPayload
 from sockets.validation import EVENT_SCHEMAS as EVENTS
@@ -173,3 +174,15 @@ def test_most_socket_events_are_compiled():
 def test_socket_events_get_jsonschemas_verdict(event, data):
     payload = data.draw(bodies(EVENT_SCHEMAS[event]))
     assert event_verdict(event, payload, fast=True) == event_verdict(event, payload, fast=False)
+
+
+def test_the_compiled_schemas_kept_are_bounded():
+    schemas = [
+        {"type": "object", "properties": {"n": {"type": "integer", "minimum": i}}}
+        for i in range(compiled_schema.KEPT + 10)
+    ]
+    checks = [compiled(schema) for schema in schemas]
+    assert len(compiled_schema._compiled) <= compiled_schema.KEPT
+    assert compiled(schemas[0]) is not None  # compiled again once forgotten
+    assert compiled(schemas[-1]) is checks[-1]  # a recent one is remembered
+    assert accepts(checks[5], {"n": 5}) and not accepts(checks[5], {"n": 4})
