@@ -21,9 +21,14 @@ data in the same run and scored by the same code here; `baseline` and `ratios` (
 are printed and the worktree is removed afterwards. Times are wall-clock and CPU (`_cpu_`):
 on a shared machine the CPU figures are the steadier ones.
 
+Decision rule, the product's (`Match.answer`): at a threshold, the bot answers with the best
+entry when its calibrated confidence reaches the threshold, and refuses otherwise (Chow's
+reject option), even where the out-of-scope class is likelier (only below 0.5).
 Threshold rule (general, not tuned to a dataset): among thresholds that keep in-scope
 accuracy within one point of its best, take the one that refuses the most out-of-scope
-queries.
+queries. `at_default_threshold` gives the figures at 0.5, `ESCALATION_CONFIDENCE_THRESHOLD`'s
+default. The expected calibration error is that of the likeliest class's probability,
+out-of-scope included.
 """
 
 from __future__ import annotations

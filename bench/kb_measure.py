@@ -41,9 +41,13 @@ def measure(train: list[tuple[str, str]], texts: list[str], engine_name: str) ->
         match = engine.match(text, 1)
         latency_cpu.append((time.thread_time() - cpu) * 1000)
         latency.append((time.perf_counter() - wall) * 1000)
-        best.append(match.entry.id if match.entry is not None else None)
-        confidence.append(match.confidence if match.entry is not None else 0.0)
-        top.append(match.top_confidence)
+        # The best answerable entry and its probability, whichever class wins: the bot answers
+        # with it when that reaches the threshold (Match.answer). Every version lists it first
+        # among the hits (these knowledge bases have no article passages).
+        first = match.hits[0] if match.hits else None
+        best.append(first.entry.id if first is not None else None)
+        confidence.append(first.score if first is not None else 0.0)
+        top.append(match.top_confidence)  # the likeliest class's, out-of-scope included
     return {
         "services": str(Path(services.__path__[0]).resolve()),
         "train_seconds": train_seconds,

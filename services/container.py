@@ -184,7 +184,10 @@ class Container:
         except RuntimeError as exc:  # e.g. the semantic engine without its extra installed
             raise StartupError(f"KNOWLEDGE_ENGINE: {exc}") from exc
         self.responder = build_responders(
-            s, LocalResponder(self.knowledge), redis=self.store.redis, metrics=self.metrics
+            s,
+            LocalResponder(self.knowledge, s.escalation_confidence_threshold),
+            redis=self.store.redis,
+            metrics=self.metrics,
         )
         users = UserIndex(self.store.redis, s.redis_key_prefix, sealer.derive_all("user-index"))
         sessions = SessionManager(

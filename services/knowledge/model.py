@@ -43,16 +43,30 @@ class Hit:
 class Match:
     """What the engine makes of one message.
 
-    `entry` is the best answerable entry, or None when the message is out of scope;
+    `entry` is the best answerable entry, or None when the out-of-scope class is likelier;
     `confidence` is calibrated: 0.7 means right about 70% of the time on held-out data.
     `hits` are the top entries and passages for grounding, best first. When the
-    out-of-scope class wins, `entry` is None and `confidence` is the best entry's.
+    out-of-scope class wins, `entry` is None, `best` is still the best answerable entry and
+    `confidence` its probability. `answer` decides what the bot says at a threshold.
     """
 
     entry: Entry | None
     confidence: float
     hits: tuple[Hit, ...] = field(default_factory=tuple)
     top_confidence: float = 0.0  # the winning class's probability, out-of-scope included
+    best: Entry | None = None  # the best answerable entry, whichever class wins
+
+    def answer(self, threshold: float) -> Entry | None:
+        """The entry to answer with when the bot answers at `threshold` (the escalation
+        threshold), or None for "out of scope": the reject option on the calibrated
+        confidence (Chow's rule). The best entry is answered when the chance that it is right
+        reaches the threshold, even where the out-of-scope class is likelier, which can only
+        happen below 0.5 (at 0.5 and above it is the likeliest class whenever it reaches the
+        threshold). Below the threshold it is the out-of-scope class's call: its entry, or
+        None, and the low confidence escalates either way."""
+        if self.entry is None and self.best is not None and self.confidence >= threshold:
+            return self.best
+        return self.entry
 
 
 class Engine(ABC):

@@ -1,8 +1,9 @@
 """The embedded responder: answers from the knowledge base, needs no key.
 
-The best intent's answer with the engine's calibrated confidence; when no intent fits,
-the best article passage (its confidence is its retrieval similarity, so it usually
-hands over to a person while showing the passage as a source).
+The best intent's answer with the engine's calibrated confidence, whenever that confidence
+reaches the escalation threshold (`Match.answer`); when no intent fits, the best article
+passage (its confidence is its retrieval similarity, so it usually hands over to a person
+while showing the passage as a source).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ class LocalResponder(Responder):
     name = "local"
     in_process = True
 
-    def __init__(self, knowledge: KnowledgeService) -> None:
+    def __init__(self, knowledge: KnowledgeService, threshold: float = 0.5) -> None:
         self.knowledge = knowledge
+        self.threshold = threshold  # the escalation threshold: below it, a person takes over
 
     async def respond(self, prompt: Prompt) -> Reply:
         match = await self.knowledge.match(prompt.message)
-        entry = match.entry
+        entry = match.answer(self.threshold)
         if entry is None:
             passage = next(
                 (

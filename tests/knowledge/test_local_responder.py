@@ -101,3 +101,23 @@ async def test_a_question_is_classified_once_while_the_same_engine_serves():
         assert len(asked) == 3
     finally:
         await knowledge.aclose()
+
+
+async def test_the_best_entry_answers_once_its_confidence_reaches_a_threshold_below_one_half():
+    knowledge = KnowledgeService(make_settings())
+    await knowledge.start()
+    try:
+        match = await knowledge.match("where is it")
+        # the out-of-scope class is likelier, the best entry still has a real chance
+        assert match.entry is None and match.best is not None and 0.05 < match.confidence < 0.5
+        at = await LocalResponder(knowledge, match.confidence).respond(Prompt("where is it"))
+        above = LocalResponder(knowledge, match.confidence + 0.01)
+        refused = await above.respond(Prompt("where is it"))
+        default = await LocalResponder(knowledge).respond(Prompt("where is it"))
+    finally:
+        await knowledge.aclose()
+    assert at.text == match.best.answer and at.sources[0].id == match.best.id
+    assert at.confidence == pytest.approx(match.confidence)
+    # below the threshold: the refusal, whose low confidence escalates
+    assert refused.text == default.text == OUT_OF_SCOPE
+    assert refused.confidence == default.confidence == pytest.approx(match.confidence)
