@@ -194,7 +194,12 @@ def fit_svm(
     if group is not None:
         labels = np.where(np.isin(labels, group), labels, REST)
     classes = np.unique(labels)
-    svm = LinearSVC(C=1.0, tol=TOLERANCE, random_state=0).fit(features, labels)
+    # liblinear gives the positives of each one-vs-rest problem their class's weight, the
+    # negatives the plain C: weight 0 leaves the rest's own problem (half the examples, all
+    # classes mixed, slow to converge) nothing to fit, and every other problem as it was.
+    ignored = {REST: 0.0} if group is not None else None
+    svm = LinearSVC(C=1.0, tol=TOLERANCE, random_state=0, class_weight=ignored)
+    svm.fit(features, labels)
     if len(classes) == 2:  # a single binary SVM: mirror it into two columns
         coef = svm.coef_[0].astype(np.float32)
         weights, intercepts = (
@@ -331,11 +336,11 @@ def fit_models(
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
     """The final SVMs and the held-out margins to calibrate them, fitted in two threads.
 
-    Each model is fitted in two halves of its classes (`class_groups`), so the two threads
-    share the work evenly: the final model alone is about two thirds of it, and fitted in
-    one piece beside the held-out one it kept the other thread idle for a third of the
-    time (on CLINC150, 4.1 s of training against 3.2 s in halves on a quiet 2-core
-    machine)."""
+    Each model is fitted in two halves of its classes (`class_groups`), so both threads
+    work throughout: the final model is three quarters of the work, and fitted in one piece
+    beside the held-out one it left a thread idle for half the time. On CLINC150 (a quiet
+    2-core machine, median of five alternating runs) training took 3.2 s against 3.6 s, for
+    5.5 s of CPU against 4.6 s: two liblinear runs at once each run slower."""
     features = matrix.astype(np.float64)  # liblinear's type: converted once for all fits
 
     def fit(rows: np.ndarray | None) -> list[Future[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
