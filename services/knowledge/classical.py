@@ -15,7 +15,7 @@ Every knowledge base also borrows general out-of-scope questions (`general_oos.t
 weather, trivia, jokes, chit-chat, insults, jailbreak attempts...), less any close to its
 own questions, so that "recommend me a movie" or "you are a stupid bot" is refused rather
 than matched to a greeting or an article. Scoring a query is one sparse row times one dense
-matrix; its TF-IDF row is built directly (FastTransform), not through sklearn's transform.
+matrix; its feature row is built directly (FastTransform), not through sklearn's transform.
 Article passages are retrieved by cosine similarity for grounding.
 """
 
