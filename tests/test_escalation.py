@@ -245,6 +245,29 @@ async def test_rest_routine_messages_do_not_escalate(api):
     assert history["sessionData"]["status"] == "active"
 
 
+async def test_rest_the_threshold_setting_decides_what_the_built_in_engine_answers(server_factory):
+    """Below 0.5, a vague question whose best entry is less likely than "out of scope" is
+    answered once ESCALATION_CONFIDENCE_THRESHOLD is at or under that entry's confidence,
+    and refused and handed over above it (Match.answer)."""
+    low = await server_factory(escalation_confidence_threshold=0.05)
+    async with low.client() as api:
+        found = (
+            await api.get(
+                "/api/v1/knowledge/search", params={"q": "where is it"}, headers=HEALTH_DETAIL
+            )
+        ).json()
+        assert found["outOfScope"] is True and 0.05 <= found["confidence"] < 0.5, found
+        answered = await send(api, await new_session(api), "where is it")
+    default = await server_factory()
+    async with default.client() as api:
+        refused = await send(api, await new_session(api), "where is it")
+    assert answered["needsEscalation"] is False
+    assert answered["sources"][0]["id"] == found["hits"][0]["id"]
+    assert answered["confidence"] == pytest.approx(found["confidence"], abs=1e-4)
+    assert refused["needsEscalation"] is True and rest_rules(refused) == ["low_confidence"]
+    assert refused["sources"] == []
+
+
 async def test_rest_weak_answers_in_a_row_escalate_and_health_counts_each_rule(server_factory):
     srv = await server_factory(escalation_failure_confidence=1.0)  # every answer is weak
     async with srv.client() as api:
