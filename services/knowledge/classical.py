@@ -338,7 +338,7 @@ def fit_models(
 
     Each model is fitted in two halves of its classes (`class_groups`), so both threads
     work throughout: the final model is three quarters of the work, and fitted in one piece
-    beside the held-out one it left a thread idle for half the time. On CLINC150 (a quiet
+    beside the held-out one it left a thread idle for two thirds of it. On CLINC150 (a quiet
     2-core machine, median of five alternating runs) training took 3.2 s against 3.6 s, for
     5.5 s of CPU against 4.6 s: two liblinear runs at once each run slower."""
     features = matrix.astype(np.float64)  # liblinear's type: converted once for all fits

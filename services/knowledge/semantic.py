@@ -44,6 +44,7 @@ QUANTISED = True  # int8 Linear layers (see the module docstring)
 # The embedding block's weight beside the two n-gram blocks (each of unit length). On CLINC150
 # the SVMs ranked 96.7 % of val's in-scope questions first at 1.5, against 96.3 % at 1 (1.25:
 # 96.6 %, 2: 96.4 %, 3: 96.0 %); at 1 their regularisation leans on the n-grams' many columns.
+# (Measured with idf n-grams; with the classical tier's n-grams without idf, 96.5 % at 1.5.)
 DENSE_WEIGHT = 1.5
 
 

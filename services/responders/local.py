@@ -1,9 +1,10 @@
 """The embedded responder: answers from the knowledge base, needs no key.
 
-The best intent's answer with the engine's calibrated confidence, whenever that confidence
-reaches the escalation threshold (`Match.answer`); when no intent fits, the best article
-passage (its confidence is its retrieval similarity, so it usually hands over to a person
-while showing the passage as a source).
+The best intent's answer with the engine's calibrated confidence (below the escalation
+threshold the conversation is handed over), also where the out-of-scope class is likelier
+once that confidence reaches the threshold (`Match.answer`); when no intent fits, the best
+article passage (its confidence is its retrieval similarity, so it usually hands over to a
+person while showing the passage as a source).
 """
 
 from __future__ import annotations
