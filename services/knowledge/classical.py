@@ -200,14 +200,12 @@ def fit_svm(
     ignored = {REST: 0.0} if group is not None else None
     svm = LinearSVC(C=1.0, tol=TOLERANCE, random_state=0, class_weight=ignored)
     svm.fit(features, labels)
+    weights, intercepts = svm.coef_.astype(np.float32), svm.intercept_.copy()
     if len(classes) == 2:  # a single binary SVM: mirror it into two columns
-        coef = svm.coef_[0].astype(np.float32)
         weights, intercepts = (
-            np.vstack([-coef, coef]),
-            np.array([-svm.intercept_[0], svm.intercept_[0]]),
+            np.vstack([-weights, weights]),
+            np.concatenate([-intercepts, intercepts]),
         )
-    else:
-        weights, intercepts = svm.coef_.astype(np.float32), svm.intercept_.copy()
     if group is not None:
         kept = classes != REST
         return classes[kept], weights[kept], intercepts[kept]
@@ -442,8 +440,8 @@ class ClassicalEngine(Engine):
         if not self.answerable[best]:
             if not len(top_k) or answerable[top_k[0]] < 0:
                 return Match(None, 0.0, tuple(hits), top)
-            runner_up = self.entries[top_k[0]]
-            return Match(None, float(answerable[top_k[0]]), tuple(hits), top, runner_up)
+            best_entry = self.entries[top_k[0]]  # answered if it reaches the threshold
+            return Match(None, float(answerable[top_k[0]]), tuple(hits), top, best_entry)
         return Match(self.entries[best], top, tuple(hits), top, self.entries[best])
 
 
